@@ -1,0 +1,28 @@
+"""from_pretrained: a zoo name, alias or directory -> a model of the asked class with its weights."""
+from __future__ import annotations
+
+from paddle_wwm import zoo
+
+from .layouts import read_checkpoint
+from .model_state import load_state, truncate_layers
+from .tensor_files import CheckpointError
+
+_NUM_CLASSES_HEADS = ("BertForSequenceClassification", "BertForTokenClassification", "BertForTextMatching")
+
+
+def load_pretrained(cls, name_or_path, num_hidden_layers: int | None = None, **model_kwargs):
+    checkpoint = read_checkpoint(zoo.resolve(name_or_path))
+    config, state = checkpoint.config, checkpoint.state
+    if num_hidden_layers is not None:
+        if not 0 < num_hidden_layers <= config.num_hidden_layers:
+            raise CheckpointError(f"{checkpoint.source}: cannot take {num_hidden_layers} layers from a "
+                                  f"{config.num_hidden_layers}-layer checkpoint")
+        config = config.replace(num_hidden_layers=num_hidden_layers)
+        state = truncate_layers(state, num_hidden_layers)
+    if cls.__name__ in _NUM_CLASSES_HEADS and "num_classes" not in model_kwargs and "classifier.bias" in state:
+        model_kwargs["num_classes"] = int(state["classifier.bias"].shape[0])
+    model = cls(config, **model_kwargs)
+    load_state(model, state, str(checkpoint.source))
+    model.eval()
+    model.vocab_file = checkpoint.vocab_file
+    return model

@@ -1,0 +1,182 @@
+"""The BERT encoder (Devlin et al. 2019) in Paddle, as Google's and Hugging Face's BERT compute it.
+
+Parameter names are our own and stable (see `paddle_wwm.checkpoints.names` for the maps to the
+Hugging Face, PaddleNLP and TensorFlow names). Two layout choices are made for speed:
+- query, key and value are one [hidden, 3 * hidden] projection (one GEMM instead of three);
+- Linear weights are stored [in, out], as paddle.nn.Linear keeps them.
+"""
+from __future__ import annotations
+
+import math
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from .config import BertConfig
+from .pretrained import PretrainedMixin
+
+
+def _normal_init(config: BertConfig):
+    # Google BERT initialises with a normal truncated at two standard deviations.
+    return paddle.ParamAttr(initializer=nn.initializer.TruncatedNormal(std=config.initializer_range))
+
+
+def _linear(config: BertConfig, in_features: int, out_features: int) -> nn.Linear:
+    return nn.Linear(in_features, out_features, weight_attr=_normal_init(config),
+                     bias_attr=paddle.ParamAttr(initializer=nn.initializer.Constant(0.0)))
+
+
+def _layer_norm(config: BertConfig) -> nn.LayerNorm:
+    return nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+
+
+def activation(name: str):
+    if name == "gelu":
+        return F.gelu  # exact (erf) GELU, as Google and Hugging Face use
+    if name in ("gelu_new", "gelu_fast"):
+        return lambda x: F.gelu(x, approximate=True)
+    if name == "relu":
+        return F.relu
+    if name == "tanh":
+        return paddle.tanh
+    raise ValueError(f"unsupported activation {name!r}")
+
+
+def extended_attention_mask(attention_mask: paddle.Tensor, dtype) -> paddle.Tensor:
+    """[batch, seq] of 1 (attend) / 0 (padding) -> additive [batch, 1, 1, seq] bias.
+
+    The padding bias is the dtype's most negative value, as in Hugging Face, so that padded keys
+    get exactly zero probability (exp underflows to 0) in fp32, bf16 and fp16 alike."""
+    mask = attention_mask.astype(dtype)[:, None, None, :]
+    return (1.0 - mask) * paddle.finfo(dtype).min
+
+
+class BertEmbeddings(nn.Layer):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        # No padding_idx: paddle's padding_idx forces a zero output for that id, whereas the
+        # released checkpoints use the stored [PAD] row like Google's and HF's code does.
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, weight_attr=_normal_init(config))
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size,
+                                                weight_attr=_normal_init(config))
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size,
+                                                  weight_attr=_normal_init(config))
+        self.layer_norm = _layer_norm(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.max_positions = config.max_position_embeddings
+
+    def forward(self, input_ids, token_type_ids=None, position_ids=None):
+        seq_len = input_ids.shape[1]
+        if seq_len > self.max_positions:
+            raise ValueError(f"sequence length {seq_len} exceeds max_position_embeddings {self.max_positions}")
+        if position_ids is None:
+            position_ids = paddle.arange(seq_len, dtype="int64")[None, :]
+        embeddings = self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
+        if token_type_ids is None:
+            # Row 0 of the token-type table, broadcast: no [batch, seq] lookup needed.
+            embeddings = embeddings + self.token_type_embeddings.weight[0]
+        else:
+            embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.layer_norm(embeddings))
+
+
+class BertSelfAttention(nn.Layer):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.head_size
+        self.qkv = _linear(config, config.hidden_size, 3 * config.hidden_size)
+        self.out = _linear(config, config.hidden_size, config.hidden_size)
+        self.dropout_p = config.attention_probs_dropout_prob
+        self.backend = "auto"  # "auto" | "math" | "sdpa"; see _use_sdpa
+
+    def _use_sdpa(self, x) -> bool:
+        if self.backend != "auto":
+            return self.backend == "sdpa"
+        # paddle's fused attention kernels exist on GPU for half precision only; on CPU the
+        # explicit math below is as fast and exact.
+        return paddle.is_compiled_with_cuda() and x.place.is_gpu_place() and x.dtype in (
+            paddle.float16, paddle.bfloat16)
+
+    def forward(self, hidden_states, attention_bias):
+        batch, seq_len, _ = hidden_states.shape
+        qkv = self.qkv(hidden_states).reshape([batch, seq_len, 3, self.num_heads, self.head_size])
+        dropout_p = self.dropout_p if self.training else 0.0
+        if self._use_sdpa(hidden_states):
+            query, key, value = qkv.unbind(axis=2)  # [batch, seq, heads, head_size]
+            context = F.scaled_dot_product_attention(
+                query, key, value, attn_mask=attention_bias, dropout_p=dropout_p, training=self.training)
+        else:
+            qkv = qkv.transpose([2, 0, 3, 1, 4])  # [3, batch, heads, seq, head_size]
+            query, key, value = qkv[0], qkv[1], qkv[2]
+            scores = paddle.matmul(query * (1.0 / math.sqrt(self.head_size)), key, transpose_y=True)
+            if attention_bias is not None:
+                scores = scores + attention_bias
+            probs = F.softmax(scores, axis=-1)
+            if dropout_p:
+                probs = F.dropout(probs, p=dropout_p, training=True)
+            context = paddle.matmul(probs, value).transpose([0, 2, 1, 3])
+        return self.out(context.reshape([batch, seq_len, -1]))
+
+
+class BertLayer(nn.Layer):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.attention = BertSelfAttention(config)
+        self.attention_norm = _layer_norm(config)
+        self.intermediate = _linear(config, config.hidden_size, config.intermediate_size)
+        self.output = _linear(config, config.intermediate_size, config.hidden_size)
+        self.output_norm = _layer_norm(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.act = activation(config.hidden_act)
+
+    def forward(self, hidden_states, attention_bias):
+        attended = self.attention(hidden_states, attention_bias)
+        hidden_states = self.attention_norm(hidden_states + self.dropout(attended))
+        feed_forward = self.output(self.act(self.intermediate(hidden_states)))
+        return self.output_norm(hidden_states + self.dropout(feed_forward))
+
+
+class BertPooler(nn.Layer):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = _linear(config, config.hidden_size, config.hidden_size)
+
+    def forward(self, sequence_output):
+        return paddle.tanh(self.dense(sequence_output[:, 0]))
+
+
+class BertModel(PretrainedMixin, nn.Layer):
+    """forward(input_ids, token_type_ids, attention_mask, position_ids) -> (sequence_output, pooled_output).
+
+    attention_mask follows Hugging Face: [batch, seq] with 1 for real tokens and 0 for padding;
+    None means every token is real (pass a mask whenever a batch is padded)."""
+
+    def __init__(self, config: BertConfig, add_pooler: bool = True):
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.layers = nn.LayerList([BertLayer(config) for _ in range(config.num_hidden_layers)])
+        self.pooler = BertPooler(config) if add_pooler else None
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, position_ids=None):
+        if input_ids.ndim != 2:
+            raise ValueError(f"input_ids must be [batch, seq], got shape {list(input_ids.shape)}")
+        hidden_states = self.embeddings(input_ids, token_type_ids, position_ids)
+        attention_bias = None
+        if attention_mask is not None:
+            if list(attention_mask.shape) != list(input_ids.shape):
+                raise ValueError(f"attention_mask shape {list(attention_mask.shape)} does not match "
+                                 f"input_ids shape {list(input_ids.shape)}")
+            attention_bias = extended_attention_mask(attention_mask, hidden_states.dtype)
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, attention_bias)
+        pooled_output = self.pooler(hidden_states) if self.pooler is not None else None
+        return hidden_states, pooled_output
+
+    def set_attention_backend(self, backend: str) -> None:
+        if backend not in ("auto", "math", "sdpa"):
+            raise ValueError(f"attention backend must be auto, math or sdpa, got {backend!r}")
+        for layer in self.layers:
+            layer.attention.backend = backend

@@ -1,0 +1,40 @@
+from setuptools import find_packages, setup
+
+TEST_REFERENCES = [
+    "pytest",
+    "torch",  # transformers' reference models run on torch (CPU)
+    "transformers",
+    "paddlenlp",
+    "tensorflow-cpu",  # writes and reads Google-format BERT checkpoints in the tests
+]
+
+setup(
+    name="paddle-wwm",
+    version="0.1.0",
+    description="PaddlePaddle model zoo for the Chinese BERT whole-word-masking family",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["paddle_wwm", "paddle_wwm.*"]) + ["paddle_wwm.configs"],
+    # configs/ lives at the top of the repository (DESIGN.md); a wheel carries it inside the package.
+    package_dir={"paddle_wwm.configs": "configs"},
+    package_data={"paddle_wwm": ["data/*.txt", "data/*.json", "data/*.md"],
+                  "paddle_wwm.configs": ["models/*.json", "*/*.yaml"]},
+    include_package_data=True,
+    install_requires=[
+        "paddlepaddle>=3.0",
+        "numpy",
+        "safetensors",
+        "tokenizers",
+        "tqdm",
+        "pyyaml",
+    ],
+    extras_require={
+        "hub": ["paddlehub"],
+        "paddlenlp": ["paddlenlp"],
+        "ltp": ["ltp", "jieba"],
+        "tensorflow": ["tensorflow-cpu"],
+        "test": TEST_REFERENCES,
+    },
+    entry_points={"console_scripts": ["paddle-wwm=paddle_wwm.cli:main"]},
+)

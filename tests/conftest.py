@@ -1,0 +1,77 @@
+"""Shared fixtures: tiny BERT configs and random checkpoints written by the reference libraries
+themselves (transformers/torch, PaddleNLP, TensorFlow) in their real on-disk layouts."""
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("PADDLE_WWM_OFFLINE", "1")  # the suite never reaches the network
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+TINY = dict(vocab_size=21128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+            max_position_embeddings=64, type_vocab_size=2, hidden_act="gelu", hidden_dropout_prob=0.1,
+            attention_probs_dropout_prob=0.1, initializer_range=0.02, layer_norm_eps=1e-12)
+
+
+@pytest.fixture
+def tiny_config_dict():
+    return dict(TINY)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_store(tmp_path, monkeypatch):
+    """Every test gets an empty model store and empty reference caches."""
+    monkeypatch.setenv("PADDLE_WWM_HOME", str(tmp_path / "store"))
+    monkeypatch.setenv("PPNLP_HOME", str(tmp_path / "ppnlp"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+
+
+def padded_batch(seed=0, batch=3, seq=16, lengths=(16, 11, 5)):
+    """input_ids, token_type_ids, attention_mask (numpy int64) with right padding."""
+    rng = np.random.default_rng(seed)
+    input_ids = rng.integers(1000, 8000, size=(batch, seq))
+    token_type_ids = np.zeros((batch, seq), dtype=np.int64)
+    attention_mask = np.zeros((batch, seq), dtype=np.int64)
+    for row, length in enumerate(lengths):
+        attention_mask[row, :length] = 1
+        token_type_ids[row, length // 2:length] = 1
+        input_ids[row, length:] = 0
+    input_ids[:, 0] = 101
+    return input_ids.astype(np.int64), token_type_ids, attention_mask
+
+
+def randomize_torch_model(model, seed=0):
+    """Replace every parameter (LayerNorm included) by noise, so that a swapped or mis-mapped
+    tensor cannot hide behind an initialisation of ones or zeros."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
+    return model
+
+
+def randomize_paddle_model(model, seed=0):
+    import paddle
+
+    rng = np.random.default_rng(seed)
+    for param in model.parameters():
+        param.set_value(paddle.to_tensor((rng.standard_normal(param.shape) * 0.2).astype(np.float32)))
+    return model
+
+
+@pytest.fixture
+def hf_pretraining_dir(tmp_path, tiny_config_dict):
+    """A random transformers BertForPreTraining saved with save_pretrained (model.safetensors)."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    model = randomize_torch_model(transformers.BertForPreTraining(transformers.BertConfig(**tiny_config_dict)))
+    model.eval()
+    out = tmp_path / "hf_pretraining"
+    model.save_pretrained(out)
+    return out, model
