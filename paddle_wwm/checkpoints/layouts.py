@@ -132,10 +132,11 @@ def read_checkpoint(path) -> Checkpoint:
     else:
         if layout == "huggingface":
             raw = _normalise_hf_names(raw)
-        # PaddleNLP names the span head of its QA model `classifier`; only the config tells.
-        qa = layout == "paddlenlp" and "BertForQuestionAnswering" in json.loads(
-            config_file.read_text("utf-8")).get("architectures", [])
-        state, unused = name_maps.to_ours(raw, name_maps.LAYOUTS[layout], config.num_hidden_layers, qa_classifier=qa)
+        layout_map = name_maps.LAYOUTS[layout]
+        if layout == "paddlenlp" and "BertForQuestionAnswering" in json.loads(
+                config_file.read_text("utf-8")).get("architectures", []):
+            layout_map = name_maps.PADDLENLP_QA
+        state, unused = name_maps.to_ours(raw, layout_map, config.num_hidden_layers)
     unused = [n for n in unused if not n.startswith("cls.predictions.decoder")]  # tied copies of ours
     if unused:
         raise CheckpointError(f"{weights_file}: {len(unused)} tensors match no parameter of a "
@@ -236,8 +237,8 @@ def write_checkpoint(checkpoint: Checkpoint, out_dir, layout: str = "paddle_wwm"
                 warnings.warn("PaddleNLP's BertModel ignores layer_norm_eps and always uses 1e-5; this model "
                               f"was built with {config.layer_norm_eps}, so PaddleNLP's outputs will differ "
                               "slightly from ours and from Hugging Face's", stacklevel=2)
-            foreign = name_maps.from_ours(state, name_maps.PADDLENLP, config.num_hidden_layers,
-                                          qa_classifier=architecture == "BertForQuestionAnswering")
+            layout_map = name_maps.PADDLENLP_QA if architecture == "BertForQuestionAnswering" else name_maps.PADDLENLP
+            foreign = name_maps.from_ours(state, layout_map, config.num_hidden_layers)
             if "cls.predictions.decoder_bias" in foreign:  # PaddleNLP's tied decoder expects both
                 foreign["cls.predictions.decoder.weight"] = foreign["bert.embeddings.word_embeddings.weight"]
                 foreign["cls.predictions.decoder.bias"] = foreign["cls.predictions.decoder_bias"]

@@ -10,6 +10,7 @@ concatenated along the output axis. `transpose` marks foreign Linear weights sto
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,12 +109,24 @@ PADDLENLP = Layout(
         Rule("mlm.bias", ("cls.predictions.decoder_bias",)),
         *_linear("nsp", "cls.seq_relationship", transpose=False),
         *_linear("classifier", "classifier", transpose=False),
-        # PaddleNLP's BertForQuestionAnswering calls its span layer `classifier`; written only
-        # for QA models (see to_foreign), read back as qa_outputs when the config says QA.
     ),
 )
 
-TF = Layout(
+# PaddleNLP's BertForQuestionAnswering calls its span layer `classifier`: only the architecture
+# in the config tells the two apart.
+PADDLENLP_QA = dataclasses.replace(PADDLENLP, heads=tuple(
+    r for r in PADDLENLP.heads if not r.ours.startswith("classifier.")) + tuple(
+    _linear("qa_outputs", "classifier", transpose=False)))
+
+def _tf_names(layout: Layout) -> Layout:
+    # The helpers above join parameter names with "."; TensorFlow variable names use "/".
+    def fix(rules):
+        return tuple(Rule(r.ours, tuple(t.replace(".", "/") for t in r.theirs), r.transpose) for r in rules)
+    return dataclasses.replace(layout, embeddings=fix(layout.embeddings), layer=fix(layout.layer),
+                               pooler=fix(layout.pooler), heads=fix(layout.heads))
+
+
+TF = _tf_names(Layout(
     name="tensorflow",
     encoder_prefix="bert/",
     separator="/",
@@ -141,7 +154,7 @@ TF = Layout(
         Rule("nsp.weight", ("cls/seq_relationship/output_weights",), transpose=True),
         Rule("nsp.bias", ("cls/seq_relationship/output_bias",)),
     ),
-)
+))
 
 LAYOUTS = {layout.name: layout for layout in (HF, PADDLENLP, TF)}
 
@@ -172,14 +185,12 @@ def strip_encoder_prefix(state: dict, layout: Layout) -> dict:
             for name, value in state.items()}
 
 
-def to_ours(state: dict, layout: Layout, num_layers: int, qa_classifier: bool = False) -> tuple[dict, list[str]]:
+def to_ours(state: dict, layout: Layout, num_layers: int) -> tuple[dict, list[str]]:
     """Foreign state -> ours. Returns (our state, foreign names that no rule used)."""
     state = strip_encoder_prefix(state, layout)
     used: set[str] = set()
     ours: dict = {}
     for our_name, theirs, transpose in _expand(layout, num_layers):
-        if layout is PADDLENLP and qa_classifier and our_name.startswith(("classifier.", "qa_outputs.")):
-            continue
         if not all(t in state for t in theirs):
             continue
         parts = [np.asarray(state[t]) for t in theirs]
@@ -187,16 +198,11 @@ def to_ours(state: dict, layout: Layout, num_layers: int, qa_classifier: bool = 
             parts = [p.T for p in parts]
         ours[our_name] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
         used.update(theirs)
-    if layout is PADDLENLP and qa_classifier:
-        for suffix in ("weight", "bias"):
-            if f"classifier.{suffix}" in state:
-                ours[f"qa_outputs.{suffix}"] = np.asarray(state[f"classifier.{suffix}"])
-                used.add(f"classifier.{suffix}")
     unused = sorted(set(state) - used)
     return ours, unused
 
 
-def from_ours(state: dict, layout: Layout, num_layers: int, qa_classifier: bool = False) -> dict:
+def from_ours(state: dict, layout: Layout, num_layers: int) -> dict:
     """Our state -> foreign names and layouts. Every one of our parameters must find a rule."""
     out: dict = {}
     done: set[str] = set()
@@ -204,8 +210,6 @@ def from_ours(state: dict, layout: Layout, num_layers: int, qa_classifier: bool 
         if our_name not in state:
             continue
         value = np.asarray(state[our_name])
-        if layout is PADDLENLP and qa_classifier and our_name.startswith("qa_outputs."):
-            theirs = (our_name.replace("qa_outputs.", "classifier."),)
         parts = np.split(value, len(theirs), axis=-1) if len(theirs) > 1 else [value]
         for name, part in zip(theirs, parts):
             out[name] = np.ascontiguousarray(part.T if transpose else part)

@@ -1,0 +1,128 @@
+"""`paddle-wwm`: one subcommand per job."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def _print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    widths = [max(len(title), *(len(str(row[key])) for row in rows)) for key, title in columns]
+    print("  ".join(title.ljust(w) for (_, title), w in zip(columns, widths)))
+    for row in rows:
+        print("  ".join(str(row[key]).ljust(w) for (key, _), w in zip(columns, widths)))
+
+
+def cmd_zoo(args) -> int:
+    from paddle_wwm import zoo
+
+    rows = zoo.listing()
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for row in rows:
+        row["params"] = f"{row['parameters'] / 1e6:.1f}M"
+        row["stored"] = "yes" if row["in_store"] else "-"
+    _print_table(rows, [("name", "name"), ("layers", "layers"), ("hidden", "hidden"), ("heads", "heads"),
+                        ("params", "params"), ("seed_parameters", "seed says"), ("hf_repo", "Hugging Face"),
+                        ("stored", "in store")])
+    print(f"\nstore: {zoo.home() / 'models'}  (paddle-wwm import NAME PATH adds a checkpoint)")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from paddle_wwm.checkpoints import convert
+
+    checkpoint = convert(args.src, args.dst, layout=args.to, overwrite=args.overwrite)
+    print(f"{args.src} ({checkpoint.layout}, {checkpoint.architecture}, {len(checkpoint.state)} tensors) "
+          f"-> {args.dst} ({args.to})")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from paddle_wwm import zoo
+
+    out = zoo.import_model(args.name, args.src, overwrite=args.overwrite)
+    print(f"imported {args.src} as {zoo.entry(args.name).name} -> {out}")
+    return 0
+
+
+def cmd_quickstart(args) -> int:
+    import paddle
+
+    from paddle_wwm import BertModel, zoo
+    from paddle_wwm.tokenization import BertTokenizer
+
+    print("== the zoo ==")
+    cmd_zoo(argparse.Namespace(json=False))
+    name = "rbt3"
+    print(f"\n== {name} ==")
+    start = time.perf_counter()
+    try:
+        model = BertModel.from_pretrained(name)
+        print(f"loaded {name} from {zoo.store_dir(name)}")
+    except zoo.ModelNotFoundError as error:
+        print(f"{error}\n-> building {name} with random weights to show the pipeline")
+        paddle.seed(0)
+        model = BertModel(zoo.zoo_config(name))
+        model.eval()
+    print(f"built in {time.perf_counter() - start:.2f} s, {model.num_parameters() / 1e6:.1f}M parameters")
+    tokenizer = BertTokenizer()
+    text = args.text
+    encoded = tokenizer(text, return_tensors="pd")
+    print(f"text: {text}\ntokens: {' '.join(tokenizer.tokenize(text))}")
+    with paddle.no_grad():
+        model(encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"])  # warm-up
+        start = time.perf_counter()
+        sequence_output, pooled_output = model(encoded["input_ids"], encoded["token_type_ids"],
+                                               encoded["attention_mask"])
+        elapsed = time.perf_counter() - start
+    print(f"sequence output {list(sequence_output.shape)}, pooled output {list(pooled_output.shape)}, "
+          f"forward {elapsed * 1000:.1f} ms")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paddle-wwm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("zoo", help="list the models, their sizes and where their weights are")
+    p.add_argument("--json", action="store_true", help="machine-readable listing")
+    p.set_defaults(func=cmd_zoo)
+
+    p = sub.add_parser("convert", help="convert a checkpoint between layouts (reads HF, PaddleNLP, TF, ours)")
+    p.add_argument("src", help="checkpoint directory (or TF checkpoint prefix)")
+    p.add_argument("dst", help="output directory")
+    p.add_argument("--to", default="paddle_wwm", choices=["paddle_wwm", "huggingface", "paddlenlp"])
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("import", help="put a checkpoint into the model store under a zoo name")
+    p.add_argument("name", help="zoo name or alias, e.g. chinese-roberta-wwm-ext")
+    p.add_argument("src", help="checkpoint directory in any supported layout")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("quickstart", help="list the zoo, build rbt3 and encode a Chinese sentence")
+    p.add_argument("--text", default="哈工大讯飞联合实验室发布了中文全词覆盖预训练模型。")
+    p.set_defaults(func=cmd_quickstart)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from paddle_wwm.checkpoints.tensor_files import CheckpointError
+    from paddle_wwm.modeling.config import ConfigError
+    from paddle_wwm.zoo import ModelNotFoundError
+
+    try:
+        return args.func(args)
+    except (CheckpointError, ConfigError, ModelNotFoundError, FileExistsError, KeyError) as error:
+        message = error.args[0] if type(error) is KeyError else error
+        print(f"paddle-wwm {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
