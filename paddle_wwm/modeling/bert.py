@@ -43,6 +43,27 @@ def activation(name: str):
     raise ValueError(f"unsupported activation {name!r}")
 
 
+def _cpu_dygraph(x) -> bool:
+    return paddle.in_dynamic_mode() and not x.place.is_gpu_place()
+
+
+def dense(layer: nn.Linear, x):
+    """layer(x) for a Linear with bias. On a CPU wheel F.linear runs a matmul and a broadcast add
+    (the bias-fused kernel exists on CUDA only); addmm on the 2-D view puts the bias into the
+    GEMM's C operand instead (4-8% of the forward time at batch 32). Static graphs keep the plain
+    Linear, whose matmul + add Paddle Inference's oneDNN passes fuse themselves."""
+    if _cpu_dygraph(x) and layer.bias is not None:
+        shape = x.shape
+        out = paddle.addmm(layer.bias, x.reshape([-1, shape[-1]]), layer.weight)
+        return out.reshape([*shape[:-1], layer.weight.shape[1]])
+    return layer(x)
+
+
+def _dropout(dropout: nn.Dropout, x):
+    # nn.Dropout in eval mode still runs a copy kernel, and jit.save keeps it as an op.
+    return dropout(x) if dropout.training else x
+
+
 def extended_attention_mask(attention_mask: paddle.Tensor, dtype) -> paddle.Tensor:
     """[batch, seq] of 1 (attend) / 0 (padding) -> additive [batch, 1, 1, seq] bias.
 
@@ -68,7 +89,9 @@ class BertEmbeddings(nn.Layer):
 
     def forward(self, input_ids, token_type_ids=None, position_ids=None):
         seq_len = input_ids.shape[1]
-        if seq_len > self.max_positions:
+        # Only a known length can be checked: in a static program (jit.save with a dynamic
+        # sequence length) it is -1 or a symbolic value.
+        if isinstance(seq_len, int) and seq_len > self.max_positions:
             raise ValueError(f"sequence length {seq_len} exceeds max_position_embeddings {self.max_positions}")
         if position_ids is None:
             position_ids = paddle.arange(seq_len, dtype="int64")[None, :]
@@ -78,7 +101,7 @@ class BertEmbeddings(nn.Layer):
             embeddings = embeddings + self.token_type_embeddings.weight[0]
         else:
             embeddings = embeddings + self.token_type_embeddings(token_type_ids)
-        return self.dropout(self.layer_norm(embeddings))
+        return _dropout(self.dropout, self.layer_norm(embeddings))
 
 
 class BertSelfAttention(nn.Layer):
@@ -100,24 +123,36 @@ class BertSelfAttention(nn.Layer):
             paddle.float16, paddle.bfloat16)
 
     def forward(self, hidden_states, attention_bias):
-        batch, seq_len, _ = hidden_states.shape
-        qkv = self.qkv(hidden_states).reshape([batch, seq_len, 3, self.num_heads, self.head_size])
+        # reshape's 0 copies batch and sequence from the input (dynamic dims in static graphs too).
+        qkv = dense(self.qkv, hidden_states).reshape([0, 0, 3, self.num_heads, self.head_size])
         dropout_p = self.dropout_p if self.training else 0.0
         if self._use_sdpa(hidden_states):
             query, key, value = qkv.unbind(axis=2)  # [batch, seq, heads, head_size]
             context = F.scaled_dot_product_attention(
                 query, key, value, attn_mask=attention_bias, dropout_p=dropout_p, training=self.training)
         else:
-            qkv = qkv.transpose([2, 0, 3, 1, 4])  # [3, batch, heads, seq, head_size]
+            cpu_dygraph = _cpu_dygraph(hidden_states)
+            if cpu_dygraph:
+                # transpose() in dygraph returns a strided view, and every op fed a strided tensor
+                # first runs paddle's generic strided copy, 10-25x slower than the transpose kernel
+                # einsum uses for this pure permutation (benchmarks/CPU_NOTES.md).
+                qkv = paddle.einsum("bsthd->tbhsd", qkv)  # contiguous [3, batch, heads, seq, head]
+            else:
+                qkv = qkv.transpose([2, 0, 3, 1, 4])
             query, key, value = qkv[0], qkv[1], qkv[2]
             scores = paddle.matmul(query * (1.0 / math.sqrt(self.head_size)), key, transpose_y=True)
             if attention_bias is not None:
+                if cpu_dygraph:
+                    # paddle's CPU add broadcasting [B,1,1,S] over [B,H,S,S] is ~10x slower than
+                    # adding two tensors of the same shape.
+                    attention_bias = attention_bias.expand(scores.shape)
                 scores = scores + attention_bias
             probs = F.softmax(scores, axis=-1)
             if dropout_p:
                 probs = F.dropout(probs, p=dropout_p, training=True)
-            context = paddle.matmul(probs, value).transpose([0, 2, 1, 3])
-        return self.out(context.reshape([batch, seq_len, -1]))
+            context = paddle.matmul(probs, value)
+            context = paddle.einsum("bhsd->bshd", context) if cpu_dygraph else context.transpose([0, 2, 1, 3])
+        return dense(self.out, context.reshape([0, 0, -1]))
 
 
 class BertLayer(nn.Layer):
@@ -133,9 +168,9 @@ class BertLayer(nn.Layer):
 
     def forward(self, hidden_states, attention_bias):
         attended = self.attention(hidden_states, attention_bias)
-        hidden_states = self.attention_norm(hidden_states + self.dropout(attended))
-        feed_forward = self.output(self.act(self.intermediate(hidden_states)))
-        return self.output_norm(hidden_states + self.dropout(feed_forward))
+        hidden_states = self.attention_norm(hidden_states + _dropout(self.dropout, attended))
+        feed_forward = dense(self.output, self.act(dense(self.intermediate, hidden_states)))
+        return self.output_norm(hidden_states + _dropout(self.dropout, feed_forward))
 
 
 class BertPooler(nn.Layer):
@@ -166,10 +201,13 @@ class BertModel(PretrainedMixin, nn.Layer):
         hidden_states = self.embeddings(input_ids, token_type_ids, position_ids)
         attention_bias = None
         if attention_mask is not None:
-            if list(attention_mask.shape) != list(input_ids.shape):
+            if paddle.in_dynamic_mode() and list(attention_mask.shape) != list(input_ids.shape):
                 raise ValueError(f"attention_mask shape {list(attention_mask.shape)} does not match "
                                  f"input_ids shape {list(input_ids.shape)}")
-            attention_bias = extended_attention_mask(attention_mask, hidden_states.dtype)
+            # An all-ones mask changes nothing; dropping it saves a [B,H,S,S] add per layer (as
+            # transformers does). CPU dygraph only: on GPU the check would synchronise the stream.
+            if not (_cpu_dygraph(attention_mask) and bool(attention_mask.all())):
+                attention_bias = extended_attention_mask(attention_mask, hidden_states.dtype)
         for layer in self.layers:
             hidden_states = layer(hidden_states, attention_bias)
         pooled_output = self.pooler(hidden_states) if self.pooler is not None else None
