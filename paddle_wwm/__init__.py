@@ -1,13 +1,10 @@
 """paddle-wwm: the PaddlePaddle model zoo for the Chinese BERT whole-word-masking family."""
-import os as _os
-
 from . import runtime
 
 # Paddle's CPU defaults cost 2-5x in speed (one thread; MKL's SSE2 path on AMD CPUs; a page fault
 # per re-allocated activation): see paddle_wwm/runtime.py and benchmarks/CPU_NOTES.md. Applied at
 # import because MKL reads its CPU-type setting at its first call. PADDLE_WWM_CONFIGURE_CPU=0 opts out.
-if _os.environ.get("PADDLE_WWM_CONFIGURE_CPU", "1").lower() not in ("0", "false", "no", "off"):
-    runtime.configure_cpu()
+runtime.maybe_configure_cpu()
 
 from .modeling import (BertConfig, BertForMaskedLM, BertForPretraining, BertForQuestionAnswering,
                        BertForSequenceClassification, BertForTextMatching, BertForTokenClassification, BertModel)

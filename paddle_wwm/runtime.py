@@ -1,32 +1,40 @@
-"""CPU runtime settings for Paddle: thread count and MKL's code path on AMD CPUs.
+"""CPU runtime settings for Paddle: threads, MKL's code path on AMD, malloc, oneDNN fast paths.
 
-Call `configure_cpu()` once, before the first model runs (importing `paddle` first is fine:
-nothing here has to happen before `import paddle`). It is cheap, idempotent and safe on GPU
-machines and on CPUs without AVX-512 or AVX2; see `benchmarks/CPU_NOTES.md` for the measurements
-behind every setting.
+Call `configure_cpu()` once before the first model runs. Nothing here has to happen before
+`import paddle`; the MKL setting only has to come before the first matmul. A natural place is
+right after `import paddle` in `paddle_wwm/__init__.py`, or at the top of `from_pretrained`. The
+call is cheap and idempotent. It is safe on GPU machines (it only touches CPU-side settings) and on
+CPUs without AVX2/AVX-512 (the MKL setting is applied only where AVX2+FMA exist). The measurements
+behind every setting are in `benchmarks/CPU_NOTES.md`.
 
-Two problems it fixes, both of which make dygraph on CPU 2 to 5 times slower than it should be:
+Three problems it fixes. Together they made dygraph BERT on a 2-core AMD machine about 2x slower
+than it should be:
 
 1. Paddle runs on ONE thread unless told otherwise. `import paddle` (paddle/base/__init__.py,
    `__bootstrap__`) writes OMP_NUM_THREADS=1 into the environment when it is unset, so MKL and
-   OpenMP start with a single thread. `paddle.set_num_threads` does not exist and the gflag
-   FLAGS_paddle_num_threads is not applied in oneDNN builds; the call that works after import is
+   OpenMP start with one thread. `paddle.set_num_threads` does not exist, and the gflag
+   FLAGS_paddle_num_threads is not applied in oneDNN builds. The call that works after import is
    `paddle.base.core.set_num_threads(n)` (C++ `platform::SetNumThreads`: MKL_Set_Num_Threads and
    omp_set_num_threads).
 2. The CPU wheels ship MKL-ML 2019.0.5 (paddle/libs/libmklml_intel.so). That MKL picks its kernels
-   by CPU vendor, and on a non-Intel CPU it takes the generic SSE2 path (mkl_serv_cpu_detect() == 0),
-   about 35 GFLOP/s per core on a Zen 4 that does ~95 with AVX2. MKL of that age honours
-   MKL_DEBUG_CPU_TYPE=5 (use the AVX2 kernels); MKL 2020.1+ ignores the variable, so setting it is
-   harmless elsewhere. MKL reads it lazily, on its first BLAS/VML call, so it must be in the
-   environment before the first matmul, not necessarily before `import paddle`.
+   by CPU vendor. On a non-Intel CPU it takes the generic SSE2 path (mkl_serv_cpu_detect() == 0),
+   about 37 GFLOP/s per core on a Zen 4 core that does ~100 with AVX2. MKL of that age honours
+   MKL_DEBUG_CPU_TYPE=5 (use the AVX2 kernels). MKL 2020.1+ ignores the variable, so setting it is
+   harmless elsewhere. MKL reads it lazily on its first BLAS call, so it must be in the
+   environment before the first matmul. It does not need to be set before `import paddle`.
+3. Paddle's CPU allocator passes every tensor allocation to malloc. glibc serves large blocks with a
+   fresh mmap and unmaps them on free, so every activation tensor is page-faulted in again, 4 KiB at
+   a time. A 1.4 ms add on a 25 MB tensor then takes 12 ms. `tune_glibc_malloc` keeps freed memory
+   for reuse instead.
 
-What is NOT done here, and why:
-- FLAGS_use_mkldnn / FLAGS_use_onednn: dygraph ignores them (Paddle 3 picks the plain CPU kernel,
-  checked with GLOG_v=6), so they change nothing; oneDNN is used by Paddle Inference, see
-  `inference_config`.
+Not done here, and why:
+- FLAGS_use_mkldnn / FLAGS_use_onednn set globally: dygraph ignores them (Paddle 3 picks the plain
+  CPU kernel, checked with GLOG_v=6). Static programs do use them. `cpu_static` turns them on for
+  our calls only, and `inference_config` turns on oneDNN for Paddle Inference.
 - LD_PRELOAD of a shim whose `mkl_serv_intel_cpu_true()` returns 1: makes MKL take its AVX-512
-  path on AMD, but it needs a compiled .so preloaded before the process starts and gives nothing
-  over MKL_DEBUG_CPU_TYPE=5 on Zen 4 (documented as an opt-in in CPU_NOTES.md only).
+  path on AMD. It needs a compiled .so preloaded before the process starts, and on Zen 4 it gives
+  nothing over MKL_DEBUG_CPU_TYPE=5 at 2 threads (+10% single-threaded). It is documented as an
+  opt-in in CPU_NOTES.md only.
 """
 from __future__ import annotations
 
@@ -123,6 +131,18 @@ def _mkl_path() -> Path | None:
     return path if path.exists() else None
 
 
+def _mkl_cpu_path() -> int | None:
+    """MKL's kernel choice (0 generic SSE2, 5 AVX2, 6/7 AVX-512), dispatching MKL now if it has not
+    dispatched yet (with the current environment). None where paddle's MKL cannot be queried."""
+    path = _mkl_path()
+    if path is None:
+        return None
+    try:
+        return int(ctypes.CDLL(str(path)).mkl_serv_cpu_detect())  # the handle paddle dlopens too
+    except (OSError, AttributeError):
+        return None
+
+
 def apply_mkl_amd_fix() -> bool:
     """Set MKL_DEBUG_CPU_TYPE=5 on AMD CPUs with AVX2+FMA unless the user chose a value.
 
@@ -184,6 +204,9 @@ def configure_cpu(num_threads: int | None = None, tune_malloc: bool | None = Non
     PADDLE_WWM_TUNE_MALLOC (default on). Returns what was applied."""
     if not _state:
         _state["mkl_amd_fix"] = apply_mkl_amd_fix()
+        if _state["mkl_amd_fix"] and _mkl_cpu_path() == 0:
+            logger.warning("MKL already chose its generic SSE2 kernels (a matmul ran before "
+                           "paddle_wwm.runtime.configure_cpu()); GEMMs stay ~2.5x slower in this process")
     if tune_malloc is None:
         tune_malloc = os.environ.get("PADDLE_WWM_TUNE_MALLOC", "1").lower() not in ("0", "false", "no", "off")
     if tune_malloc and not _state.get("malloc_tuned"):
@@ -198,6 +221,17 @@ def configure_cpu(num_threads: int | None = None, tune_malloc: bool | None = Non
         logger.warning("could not set Paddle's CPU thread count: %s", error)
         _state["num_threads"] = None
     return dict(_state)
+
+
+def maybe_configure_cpu() -> dict | None:
+    """configure_cpu() unless PADDLE_WWM_CONFIGURE_CPU=0: the form to call at package import."""
+    if os.environ.get("PADDLE_WWM_CONFIGURE_CPU", "1").lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        return configure_cpu()
+    except Exception as error:  # never break the import over a performance setting
+        logger.warning("paddle_wwm.runtime.configure_cpu failed: %s", error)
+        return None
 
 
 def bf16_supported() -> bool:
@@ -271,9 +305,10 @@ class _OneDNNScope:
 def cpu_static(model, precision: str = "fp32", input_spec=None):
     """Our model as a static program run with oneDNN kernels, in process (no export, no files).
 
-    paddle.jit.to_static + oneDNN gives most of Paddle Inference's speed on CPU (BERT-base, 2 cores:
-    ~1.3x faster than dygraph at batch 32), and with precision="bf16" paddle's AMP (O1: matmuls in
-    bf16, softmax/layer_norm in fp32) runs the GEMMs with oneDNN's AVX512-BF16 kernels (~2x fp32).
+    paddle.jit.to_static + oneDNN gives most of Paddle Inference's speed on CPU (BERT-base, 2 cores,
+    batch 32: 8.5 seq/s against 5.6 for today's dygraph and 8.9 for Paddle Inference), and with
+    precision="bf16" paddle's AMP (O1: matmuls in bf16, softmax/layer_norm in fp32) runs the GEMMs
+    with oneDNN's AVX512-BF16 kernels (14.4 seq/s; max abs output diff ~0.02).
     Eval/inference only (call model.eval() first). The returned callable takes the model's inputs;
     without `input_spec` a new program is built for every new input shape."""
     import paddle
@@ -342,7 +377,7 @@ def cpu_report() -> dict:
             report["mkl_version"] = buf.value.decode(errors="replace").strip()
             report["mkl_max_threads"] = mkl.MKL_Get_Max_Threads()
             # 0 = generic SSE2 path, 5 = AVX2, 6/7 = AVX-512 (MKL 2019 codes)
-            report["mkl_cpu_path"] = mkl.mkl_serv_cpu_detect()
+            report["mkl_cpu_path"] = _mkl_cpu_path()
         except (OSError, AttributeError) as error:
             report["mkl_error"] = str(error)
     return report
