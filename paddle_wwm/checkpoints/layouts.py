@@ -142,8 +142,9 @@ def read_checkpoint(path) -> Checkpoint:
         raise CheckpointError(f"{weights_file}: {len(unused)} tensors match no parameter of a "
                               f"{config.num_hidden_layers}-layer BERT: {', '.join(unused[:20])}")
     vocab_file = directory / "vocab.txt" if (directory / "vocab.txt").is_file() else None
-    if vocab_file is not None and count_vocab(vocab_file) != config.vocab_size:
-        raise CheckpointError(f"{vocab_file}: {count_vocab(vocab_file)} tokens, but {config_file} "
+    vocab_count = count_vocab(vocab_file) if vocab_file is not None else config.vocab_size
+    if vocab_count != config.vocab_size:
+        raise CheckpointError(f"{vocab_file}: {vocab_count} tokens, but {config_file} "
                               f"says vocab_size {config.vocab_size}")
     check_shapes(state, config, str(weights_file))
     return Checkpoint(config, state, weights_file, layout, vocab_file, architecture_of(state))
