@@ -6,6 +6,7 @@ TEST_REFERENCES = [
     "transformers",
     "paddlenlp",
     "tensorflow-cpu",  # writes and reads Google-format BERT checkpoints in the tests
+    "ltp",  # the seed's segmenter: a perceptron model is trained and used in the tests
 ]
 
 setup(
@@ -28,11 +29,12 @@ setup(
         "tokenizers",
         "tqdm",
         "pyyaml",
+        "jieba",  # the default segmenter for whole word masking: offline, ships its dictionary
     ],
     extras_require={
         "hub": ["paddlehub"],
         "paddlenlp": ["paddlenlp"],
-        "ltp": ["ltp", "jieba"],
+        "ltp": ["ltp"],
         "tensorflow": ["tensorflow-cpu"],
         "test": TEST_REFERENCES,
     },

