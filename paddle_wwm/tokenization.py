@@ -653,6 +653,14 @@ class BertTokenizer:
                     results[i] = self._pure_encode(texts[i], with_offsets)
         return results
 
+    def encode_plain(self, texts: Sequence[str], return_offsets: bool = False) -> list[tuple[list[int], list | None]]:
+        """``(ids, offsets)`` of each text without special tokens, truncation or padding.
+
+        The bulk path for corpus preparation: one call per batch of sentences, offsets (when
+        asked) are ``(start, end)`` character spans of the original text, else None.
+        """
+        return self._encode_texts(list(texts), return_offsets)
+
     # -- encoding -----------------------------------------------------------------------------
     def encode(self, text: str, text_pair: str | None = None, max_seq_len: int | None = None,
                truncation: str | bool = "longest_first", padding: str | bool = False,
