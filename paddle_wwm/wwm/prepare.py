@@ -74,6 +74,12 @@ class PrepareSettings:
                 "shard_chars": self.shard_chars}
 
 
+def vocab_md5(vocab: dict[str, int]) -> str:
+    """The md5 of the tokens in id order, one a line: the same for equal vocabularies whatever
+    their file's line endings or trailing newline."""
+    return hashlib.md5("\n".join(sorted(vocab, key=vocab.get)).encode("utf-8")).hexdigest()
+
+
 # -- the per-chunk work (runs in worker processes) ---------------------------------------------
 _WORKER: dict = {}
 
@@ -238,10 +244,9 @@ def prepare(settings: PrepareSettings, out: str | os.PathLike, workers: int = 1,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = BertTokenizer(settings.vocab_file, do_lower_case=settings.do_lower_case)
-    vocab_bytes = "\n".join(sorted(tokenizer.vocab, key=tokenizer.vocab.get)).encode("utf-8")
     special_ids = {name: tokenizer.vocab[token] for name, token in
                    (("pad", "[PAD]"), ("unk", "[UNK]"), ("cls", "[CLS]"), ("sep", "[SEP]"), ("mask", "[MASK]"))}
-    fingerprint = settings.fingerprint(hashlib.md5(vocab_bytes).hexdigest(), special_ids)
+    fingerprint = settings.fingerprint(vocab_md5(tokenizer.vocab), special_ids)
     _check_or_write_settings(out, fingerprint)
 
     router = _ShardRouter(echo)

@@ -1,0 +1,237 @@
+"""Pre-training recipes: a YAML file of four sections, overridden by ``section.key=value``
+arguments, checked completely before any work starts.
+
+Every error names the file (or the override) and the key, and says what would be accepted, so a
+typo in a recipe fails in a second rather than an hour into a cluster job.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+# configs/ sits beside the package in a checkout; an installed wheel carries it as paddle_wwm/configs.
+RECIPES_DIR = next((d for d in (Path(__file__).resolve().parents[2] / "configs" / "pretrain",
+                                Path(__file__).resolve().parents[1] / "configs" / "pretrain") if d.is_dir()),
+                   Path(__file__).resolve().parents[2] / "configs" / "pretrain")
+OPTIMIZERS = ("adamw", "lamb")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class PretrainConfigError(ValueError):
+    """A recipe or override is wrong; the message names the source and the key."""
+
+
+@dataclass
+class ModelSection:
+    name: str = "rbt3"  # zoo name, model config .json or checkpoint directory: the architecture
+    init_from: str | None = None  # weights to start from (zoo name or directory); None: random init
+    init_layers: int | None = None  # keep only the first N encoder layers of init_from (RBT3, RBT4, ...)
+    overrides: dict = field(default_factory=dict)  # config fields to change, e.g. hidden_size (random init only)
+    dropout: float | None = None  # hidden and attention dropout; None keeps the model config's
+    recompute: bool = False  # recompute each encoder layer in the backward pass (memory for time)
+
+
+@dataclass
+class DataSection:
+    dir: str = ""  # output of `paddle-wwm prepare`
+    max_seq_len: int = 128
+    nsp: bool = True
+    masking: str = "dynamic"  # or "static" (dupe_factor fixed copies, as RoBERTa-wwm-ext)
+    dupe_factor: int = 10
+    short_seq_prob: float = 0.1
+    mask_prob: float = 0.15
+    max_predictions: int | None = None  # None: 20 at 128, 80 at 512
+
+
+@dataclass
+class OptimizerSection:
+    name: str = "adamw"
+    learning_rate: float = 1e-4
+    warmup_steps: int | None = None
+    warmup_proportion: float = 0.01  # used when warmup_steps is None
+    weight_decay: float = 0.01  # never on LayerNorm weights and biases
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-6
+    max_grad_norm: float | None = 1.0  # global-norm clipping; None disables it
+
+
+@dataclass
+class TrainSection:
+    output_dir: str = "output/pretrain"
+    max_steps: int = 1000
+    global_batch_size: int = 256  # sequences per optimizer step, over all ranks and accumulation
+    micro_batch_size: int = 32  # sequences per forward pass on one rank
+    precision: str = "auto"  # auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU
+    seed: int = 12345
+    save_steps: int = 1000
+    keep_checkpoints: int = 3
+    log_steps: int = 10
+
+
+@dataclass
+class PretrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optimizer: OptimizerSection = field(default_factory=OptimizerSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    source: str = "config"  # where it was read from, for error messages
+
+    def to_dict(self) -> dict:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+
+    def accumulation_steps(self, world_size: int) -> int:
+        """Micro-batches per rank and step; the global batch must divide evenly."""
+        per_step = self.train.micro_batch_size * world_size
+        if self.train.global_batch_size % per_step:
+            raise PretrainConfigError(
+                f"{self.source}: train.global_batch_size {self.train.global_batch_size} is not a multiple of "
+                f"train.micro_batch_size {self.train.micro_batch_size} x {world_size} ranks")
+        return self.train.global_batch_size // per_step
+
+    def warmup_steps(self) -> int:
+        if self.optimizer.warmup_steps is not None:
+            return self.optimizer.warmup_steps
+        return int(round(self.optimizer.warmup_proportion * self.train.max_steps))
+
+
+_SECTIONS = {"model": ModelSection, "data": DataSection, "optimizer": OptimizerSection, "train": TrainSection}
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def load_config(path: str | os.PathLike | None = None, overrides: typing.Sequence[str] = ()) -> PretrainConfig:
+    """Read a recipe (a YAML file, or the name of one in configs/pretrain) and apply
+    ``section.key=value`` overrides (values parsed as YAML scalars)."""
+    raw: dict = {}
+    source = "defaults"
+    if path is not None and not Path(path).exists() and (RECIPES_DIR / f"{path}.yaml").is_file():
+        path = RECIPES_DIR / f"{path}.yaml"  # a shipped recipe by name: "tiny", "rbt3", ...
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PretrainConfigError(f"{path}: recipe not found") from None
+        except UnicodeDecodeError as error:
+            raise PretrainConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise PretrainConfigError(f"{path}: not valid YAML: {error}") from None
+        if not isinstance(raw, dict):
+            raise PretrainConfigError(f"{path}: expected a mapping of sections {sorted(_SECTIONS)}")
+    for item in overrides:
+        _apply_override(raw, item)
+    config = PretrainConfig(source=source)
+    for section, values in raw.items():
+        if section not in _SECTIONS:
+            raise PretrainConfigError(f"{source}: unknown section {section!r}{_suggest(section, _SECTIONS)}; "
+                                      f"sections are {sorted(_SECTIONS)}")
+        if not isinstance(values, dict):
+            raise PretrainConfigError(f"{source}: section {section!r} must be a mapping of keys to values")
+        setattr(config, section, _build_section(_SECTIONS[section], values, f"{source}: {section}"))
+    validate(config)
+    return config
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    key, sep, value = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise PretrainConfigError(f"override {item!r}: expected section.key=value, e.g. optimizer.learning_rate=2e-4")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as error:
+        raise PretrainConfigError(f"override {item!r}: cannot parse the value: {error}") from None
+    section = raw.setdefault(parts[0], {})
+    if not isinstance(section, dict):
+        raise PretrainConfigError(f"override {item!r}: section {parts[0]!r} is not a mapping")
+    section[parts[1]] = parsed
+
+
+def _suggest(name: str, options) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _build_section(cls, values: dict, where: str):
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise PretrainConfigError(f"{where}.{key}: unknown key{_suggest(key, hints)}; keys are {sorted(hints)}")
+        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(value, hint, where: str):
+    """Check ``value`` against a field's annotation; ints are accepted for floats."""
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    if optional:
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}[hint]
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise PretrainConfigError(f"{where}: expected {expected}{' or null' if optional else ''}, got {value!r}")
+    return value
+
+
+# -- checking ------------------------------------------------------------------------------------
+def validate(config: PretrainConfig) -> None:
+    """Every value in range, before any work starts; paths are checked to exist."""
+    src = config.source
+    m, d, o, t = config.model, config.data, config.optimizer, config.train
+
+    def need(ok: bool, key: str, message: str) -> None:
+        if not ok:
+            raise PretrainConfigError(f"{src}: {key}: {message}")
+
+    need(bool(d.dir), "data.dir", "no data directory: set it to the output of `paddle-wwm prepare`")
+    need(Path(d.dir, "manifest.json").is_file(), "data.dir",
+         f"{d.dir} is not a prepared directory (no manifest.json): run `paddle-wwm prepare --out {d.dir}` first")
+    need(d.max_seq_len >= 8, "data.max_seq_len", f"must be at least 8, got {d.max_seq_len}")
+    need(d.masking in ("dynamic", "static"), "data.masking", f"must be dynamic or static, got {d.masking!r}")
+    need(d.dupe_factor >= 1, "data.dupe_factor", f"must be at least 1, got {d.dupe_factor}")
+    need(0 <= d.short_seq_prob <= 1, "data.short_seq_prob", f"must lie in [0, 1], got {d.short_seq_prob}")
+    need(0 < d.mask_prob < 1, "data.mask_prob", f"must lie in (0, 1), got {d.mask_prob}")
+    need(d.max_predictions is None or d.max_predictions >= 1, "data.max_predictions",
+         f"must be at least 1, got {d.max_predictions}")
+    need(o.name in OPTIMIZERS, "optimizer.name", f"must be one of {OPTIMIZERS}, got {o.name!r}")
+    need(o.learning_rate > 0, "optimizer.learning_rate", f"must be positive, got {o.learning_rate}")
+    need(o.warmup_steps is None or o.warmup_steps >= 0, "optimizer.warmup_steps",
+         f"must be >= 0, got {o.warmup_steps}")
+    need(0 <= o.warmup_proportion < 1, "optimizer.warmup_proportion", f"must lie in [0, 1), got {o.warmup_proportion}")
+    need(o.weight_decay >= 0, "optimizer.weight_decay", f"must be >= 0, got {o.weight_decay}")
+    need(0 <= o.beta1 < 1 and 0 <= o.beta2 < 1, "optimizer.beta1/beta2", f"must lie in [0, 1), got {o.beta1}, {o.beta2}")
+    need(o.epsilon > 0, "optimizer.epsilon", f"must be positive, got {o.epsilon}")
+    need(o.max_grad_norm is None or o.max_grad_norm > 0, "optimizer.max_grad_norm",
+         f"must be positive or null, got {o.max_grad_norm}")
+    need(t.max_steps >= 1, "train.max_steps", f"must be at least 1, got {t.max_steps}")
+    need(t.micro_batch_size >= 1, "train.micro_batch_size", f"must be at least 1, got {t.micro_batch_size}")
+    need(t.global_batch_size >= t.micro_batch_size, "train.global_batch_size",
+         f"{t.global_batch_size} is smaller than train.micro_batch_size {t.micro_batch_size}")
+    need(t.precision in PRECISIONS, "train.precision", f"must be one of {PRECISIONS}, got {t.precision!r}")
+    need(t.save_steps >= 1, "train.save_steps", f"must be at least 1, got {t.save_steps}")
+    need(t.keep_checkpoints >= 1, "train.keep_checkpoints", f"must be at least 1, got {t.keep_checkpoints}")
+    need(t.log_steps >= 1, "train.log_steps", f"must be at least 1, got {t.log_steps}")
+    need(bool(t.output_dir), "train.output_dir", "must be set")
+    need(m.init_layers is None or m.init_from is not None, "model.init_layers", "needs model.init_from")
+    need(m.init_layers is None or m.init_layers >= 1, "model.init_layers", f"must be at least 1, got {m.init_layers}")
+    need(not (m.overrides and m.init_from), "model.overrides", "only for random init: the weights of "
+         "model.init_from fix the architecture (use model.init_layers to keep fewer layers)")
+    need(m.dropout is None or 0 <= m.dropout < 1, "model.dropout", f"must lie in [0, 1), got {m.dropout}")
