@@ -82,6 +82,27 @@ def test_dropout_only_in_training(config):
         assert np.array_equal(model(input_ids)[0].numpy(), model(input_ids)[0].numpy())
 
 
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_drops_p_and_rescales_the_rest(p):
+    """Our CPU dropout (int32 random mask) against the definition: a fraction p of zeros, the
+    rest scaled by 1 / (1 - p), the gradient masked the same way; independent draws each call."""
+    from paddle_wwm.modeling.bert import dropout
+
+    paddle.seed(0)
+    x = paddle.full([200, 1000], 2.0)
+    x.stop_gradient = False
+    y = dropout(x, p)
+    y.sum().backward()
+    out, grad = y.numpy(), x.grad.numpy()
+    dropped = out == 0
+    assert abs(dropped.mean() - p) < 4 * np.sqrt(p * (1 - p) / out.size)  # 4 standard errors
+    np.testing.assert_allclose(out[~dropped], 2.0 / (1 - p), rtol=1e-6)
+    np.testing.assert_array_equal(grad == 0, dropped)
+    np.testing.assert_allclose(grad[~dropped], 1.0 / (1 - p), rtol=1e-6)
+    assert (dropout(x, p).numpy() == 0).mean() > 0 and not np.array_equal(dropout(x, p).numpy(), out)
+    assert dropout(x, 0.0) is x
+
+
 def test_a_few_steps_of_training_lower_the_mlm_loss(config):
     paddle.seed(0)
     model = BertForPretraining(config)

@@ -59,9 +59,22 @@ def dense(layer: nn.Linear, x):
     return layer(x)
 
 
-def _dropout(dropout: nn.Dropout, x):
+def dropout(x, p: float):
+    """Training-mode dropout. On CPU in dygraph, a mask from int32 random numbers: paddle's CPU
+    dropout kernel draws a float per element through std::bernoulli, about 2x slower forward and
+    backward together (benchmarks/bench_pretrain.py: ~4% of a BERT training step). Elsewhere
+    paddle's own kernel."""
+    if p == 0:
+        return x
+    if not _cpu_dygraph(x):
+        return F.dropout(x, p=p, training=True)
+    keep = paddle.randint(0, 2**31 - 1, x.shape, dtype="int32") >= int(p * 2**31)
+    return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p)))
+
+
+def _dropout(layer: nn.Dropout, x):
     # nn.Dropout in eval mode still runs a copy kernel, and jit.save keeps it as an op.
-    return dropout(x) if dropout.training else x
+    return dropout(x, layer.p) if layer.training else x
 
 
 def extended_attention_mask(attention_mask: paddle.Tensor, dtype) -> paddle.Tensor:
@@ -137,9 +150,12 @@ class BertSelfAttention(nn.Layer):
                 # first runs paddle's generic strided copy, 10-25x slower than the transpose kernel
                 # einsum uses for this pure permutation (benchmarks/CPU_NOTES.md).
                 qkv = paddle.einsum("bsthd->tbhsd", qkv)  # contiguous [3, batch, heads, seq, head]
+                # unbind, not qkv[0], qkv[1], qkv[2]: the backward of each slice writes a zero-filled
+                # tensor of qkv's full size (10x slower in training; unbind's backward is one stack).
+                query, key, value = qkv.unbind(0)
             else:
                 qkv = qkv.transpose([2, 0, 3, 1, 4])
-            query, key, value = qkv[0], qkv[1], qkv[2]
+                query, key, value = qkv[0], qkv[1], qkv[2]
             scores = paddle.matmul(query * (1.0 / math.sqrt(self.head_size)), key, transpose_y=True)
             if attention_bias is not None:
                 if cpu_dygraph:
@@ -149,7 +165,7 @@ class BertSelfAttention(nn.Layer):
                 scores = scores + attention_bias
             probs = F.softmax(scores, axis=-1)
             if dropout_p:
-                probs = F.dropout(probs, p=dropout_p, training=True)
+                probs = dropout(probs, dropout_p)
             context = paddle.matmul(probs, value)
             context = paddle.einsum("bhsd->bshd", context) if cpu_dygraph else context.transpose([0, 2, 1, 3])
         return dense(self.out, context.reshape([0, 0, -1]))

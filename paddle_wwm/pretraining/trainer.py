@@ -20,6 +20,7 @@ import paddle
 
 from paddle_wwm import zoo
 from paddle_wwm.modeling import BertConfig, BertForPretraining
+from paddle_wwm.modeling.bert import BertSelfAttention
 from paddle_wwm.tokenization import BertTokenizer
 from paddle_wwm.wwm.dataset import WWMCollator, WWMConfig, WWMDataset
 from paddle_wwm.wwm.prepare import vocab_md5
@@ -80,10 +81,12 @@ def build_model(config: PretrainConfig) -> BertForPretraining:
     m = config.model
     if m.init_from is not None:
         model = BertForPretraining.from_pretrained(m.init_from, num_hidden_layers=m.init_layers, with_nsp=config.data.nsp)
-        if m.dropout is not None:
+        if m.dropout is not None:  # the weights fix the architecture, not the dropout
             for layer in model.sublayers():
                 if isinstance(layer, paddle.nn.Dropout):
                     layer.p = m.dropout
+                elif isinstance(layer, BertSelfAttention):
+                    layer.dropout_p = m.dropout
     else:
         model = BertForPretraining(model_config(config), with_nsp=config.data.nsp)
     model.bert.recompute = m.recompute
