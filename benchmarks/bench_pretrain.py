@@ -65,16 +65,14 @@ def ours_step(model_name: str, static: bool):
 
     from paddle_wwm import zoo
     from paddle_wwm.modeling import BertForPretraining
-    from paddle_wwm.pretraining.config import PretrainConfig
+    from paddle_wwm.pretraining.config import OptimizerSection
     from paddle_wwm.pretraining.loss import pretraining_loss
     from paddle_wwm.pretraining.optimization import build_optimizer
 
     paddle.seed(0)
     model = BertForPretraining(zoo.zoo_config(model_name), with_nsp=False)
     model.train()
-    config = PretrainConfig()
-    config.optimizer.learning_rate = LR
-    optimizer, _ = build_optimizer(model, config)
+    optimizer, _ = build_optimizer(model, OptimizerSection(learning_rate=LR), max_steps=1000)
     forward = paddle.jit.to_static(model, full_graph=True) if static else model
     ids, positions, labels = (paddle.to_tensor(a) for a in make_batch(model.config.vocab_size))
     attention_mask = paddle.ones_like(ids)

@@ -137,7 +137,7 @@ def test_weight_decay_spares_layer_norms_and_biases(tmp_path, data_dir, optimize
     named = dict(model.named_parameters())
     assert {name for name, p in named.items() if p.name in skipped} == {
         name for name in named if name.endswith("bias") or "norm" in name}
-    optimizer, _ = build_optimizer(model, config)
+    optimizer, _ = build_optimizer(model, config.optimizer, config.train.max_steps)
     before = {name: p.numpy().copy() for name, p in named.items()}
     (sum(p.sum() for p in model.parameters()) * 0.0).backward()
     optimizer.step()

@@ -1,19 +1,14 @@
-"""Pre-training recipes: a YAML file of four sections, overridden by ``section.key=value``
-arguments, checked completely before any work starts.
-
-Every error names the file (or the override) and the key, and says what would be accepted, so a
-typo in a recipe fails in a second rather than an hour into a cluster job.
-"""
+"""Pre-training recipes: a YAML file of four sections (read by :mod:`paddle_wwm.sectioned_config`),
+overridden by ``section.key=value`` arguments, checked completely before any work starts."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from paddle_wwm.sectioned_config import read_sections
 
 # configs/ sits beside the package in a checkout; an installed wheel carries it as paddle_wwm/configs.
 RECIPES_DIR = next((d for d in (Path(__file__).resolve().parents[2] / "configs" / "pretrain",
@@ -61,6 +56,12 @@ class OptimizerSection:
     epsilon: float = 1e-6
     max_grad_norm: float | None = 1.0  # global-norm clipping; None disables it
 
+    def warmup_for(self, max_steps: int) -> int:
+        """Warmup steps: warmup_steps when set, else warmup_proportion of max_steps."""
+        if self.warmup_steps is not None:
+            return self.warmup_steps
+        return int(round(self.warmup_proportion * max_steps))
+
 
 @dataclass
 class TrainSection:
@@ -95,11 +96,6 @@ class PretrainConfig:
                 f"train.micro_batch_size {self.train.micro_batch_size} x {world_size} ranks")
         return self.train.global_batch_size // per_step
 
-    def warmup_steps(self) -> int:
-        if self.optimizer.warmup_steps is not None:
-            return self.optimizer.warmup_steps
-        return int(round(self.optimizer.warmup_proportion * self.train.max_steps))
-
 
 _SECTIONS = {"model": ModelSection, "data": DataSection, "optimizer": OptimizerSection, "train": TrainSection}
 
@@ -108,87 +104,10 @@ _SECTIONS = {"model": ModelSection, "data": DataSection, "optimizer": OptimizerS
 def load_config(path: str | os.PathLike | None = None, overrides: typing.Sequence[str] = ()) -> PretrainConfig:
     """Read a recipe (a YAML file, or the name of one in configs/pretrain) and apply
     ``section.key=value`` overrides (values parsed as YAML scalars)."""
-    raw: dict = {}
-    source = "defaults"
-    if path is not None and not Path(path).exists() and (RECIPES_DIR / f"{path}.yaml").is_file():
-        path = RECIPES_DIR / f"{path}.yaml"  # a shipped recipe by name: "tiny", "rbt3", ...
-    if path is not None:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise PretrainConfigError(f"{path}: recipe not found") from None
-        except UnicodeDecodeError as error:
-            raise PretrainConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
-            raise PretrainConfigError(f"{path}: not valid YAML: {error}") from None
-        if not isinstance(raw, dict):
-            raise PretrainConfigError(f"{path}: expected a mapping of sections {sorted(_SECTIONS)}")
-    for item in overrides:
-        _apply_override(raw, item)
-    config = PretrainConfig(source=source)
-    for section, values in raw.items():
-        if section not in _SECTIONS:
-            raise PretrainConfigError(f"{source}: unknown section {section!r}{_suggest(section, _SECTIONS)}; "
-                                      f"sections are {sorted(_SECTIONS)}")
-        if not isinstance(values, dict):
-            raise PretrainConfigError(f"{source}: section {section!r} must be a mapping of keys to values")
-        setattr(config, section, _build_section(_SECTIONS[section], values, f"{source}: {section}"))
+    sections, source = read_sections(path, overrides, _SECTIONS, PretrainConfigError, RECIPES_DIR)
+    config = PretrainConfig(source=source, **sections)
     validate(config)
     return config
-
-
-def _apply_override(raw: dict, item: str) -> None:
-    key, sep, value = item.partition("=")
-    parts = key.strip().split(".")
-    if not sep or len(parts) != 2 or not all(parts):
-        raise PretrainConfigError(f"override {item!r}: expected section.key=value, e.g. optimizer.learning_rate=2e-4")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError as error:
-        raise PretrainConfigError(f"override {item!r}: cannot parse the value: {error}") from None
-    section = raw.setdefault(parts[0], {})
-    if not isinstance(section, dict):
-        raise PretrainConfigError(f"override {item!r}: section {parts[0]!r} is not a mapping")
-    section[parts[1]] = parsed
-
-
-def _suggest(name: str, options) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _build_section(cls, values: dict, where: str):
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in values.items():
-        if key not in hints:
-            raise PretrainConfigError(f"{where}.{key}: unknown key{_suggest(key, hints)}; keys are {sorted(hints)}")
-        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
-    return cls(**kwargs)
-
-
-def _coerce(value, hint, where: str):
-    """Check ``value`` against a field's annotation; ints are accepted for floats."""
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    if optional:
-        if value is None:
-            return None
-        hint = next(a for a in args if a is not type(None))
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}[hint]
-    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise PretrainConfigError(f"{where}: expected {expected}{' or null' if optional else ''}, got {value!r}")
-    return value
 
 
 # -- checking ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import paddle
 
-from .config import PretrainConfig
+from .config import OptimizerSection
 
 
 def no_decay_names(model: paddle.nn.Layer) -> set[str]:
@@ -31,10 +31,10 @@ def warmup_then_linear_decay(base_lr: float, warmup_steps: int, max_steps: int) 
     return paddle.optimizer.lr.LambdaDecay(base_lr, factor)
 
 
-def build_optimizer(model: paddle.nn.Layer, config: PretrainConfig, multi_precision: bool = False):
-    """(optimizer, scheduler) for ``config.optimizer``; call ``scheduler.step()`` after each update."""
-    o = config.optimizer
-    scheduler = warmup_then_linear_decay(o.learning_rate, config.warmup_steps(), config.train.max_steps)
+def build_optimizer(model: paddle.nn.Layer, o: OptimizerSection, max_steps: int, multi_precision: bool = False):
+    """(optimizer, scheduler) for a recipe's optimizer section over ``max_steps`` updates; call
+    ``scheduler.step()`` after each update. Fine-tuning uses it too."""
+    scheduler = warmup_then_linear_decay(o.learning_rate, o.warmup_for(max_steps), max_steps)
     clip = paddle.nn.ClipGradByGlobalNorm(o.max_grad_norm) if o.max_grad_norm else None
     skip = no_decay_names(model)
     if o.name == "lamb":

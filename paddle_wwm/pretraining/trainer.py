@@ -160,7 +160,8 @@ def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
     paddle.seed(config.train.seed)  # the same initial weights on every rank
     model = build_model(config)
     check_vocabulary(model, dataset.manifest["settings"], tokenizer, config.source)
-    optimizer, scheduler = build_optimizer(model, config, multi_precision=precision != "fp32")
+    optimizer, scheduler = build_optimizer(model, config.optimizer, config.train.max_steps,
+                                           multi_precision=precision != "fp32")
     paddle.seed(config.train.seed + 1 + ctx.rank)  # dropout: its own stream on each rank
     scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if precision == "fp16" else None
 
