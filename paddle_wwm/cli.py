@@ -158,6 +158,37 @@ def cmd_chinese_ref(args) -> int:
     return 0
 
 
+def cmd_check_data(args) -> int:
+    from paddle_wwm.finetuning.readers import data_summary
+
+    summaries = [data_summary(args.task, path) for path in args.files]  # DataError (exit 2) on a bad record
+    if args.json:
+        print(json.dumps(summaries, indent=2, ensure_ascii=False))
+        return 0
+
+    def counts(mapping: dict) -> str:
+        return ", ".join(f"{key} {value}" for key, value in mapping.items()) or "none"
+
+    for summary in summaries:
+        if summary["kind"] == "classification":
+            print(f"{summary['file']} ({args.task}): {summary['examples']} examples")
+            print(f"  labels: {counts(summary['labels'])}")
+        else:
+            print(f"{summary['file']} ({args.task}): {summary['questions']} questions, "
+                  f"{summary['contexts']} distinct contexts")
+            print(f"  answer types: {counts(summary['answer_types'])}")
+            print("  answers per question: " + ", ".join(
+                f"{n} ({questions} questions)" for n, questions in summary["answers_per_question"].items()))
+            print(f"  answer warnings: {counts(summary['warnings'])}")
+            for where in summary["warnings_where"]:
+                print(f"    {where}")
+        print(f"  mean characters: {counts(summary['mean_chars'])}")
+        print(f"  skipped: {counts(summary['skipped'])}")
+        for where in summary["skipped_where"]:
+            print(f"    {where}")
+    return 0
+
+
 def cmd_pretrain(args) -> int:
     import os
 
@@ -192,6 +223,29 @@ def _launch_pretrain(args, config) -> int:
     if code != 0:
         print(f"paddle-wwm pretrain: error: a rank failed (exit {code}); see {log_dir}/workerlog.*", file=sys.stderr)
     return code
+
+
+def cmd_finetune(args) -> int:
+    from paddle_wwm.finetuning.config import load_finetune_config
+    from paddle_wwm.finetuning.runner import TABLE_FILE, run_seeds
+
+    overrides = [f"model.name={args.model}", f"data.dir={args.data}", *args.overrides]
+    if args.seeds is not None:
+        overrides.append(f"train.seeds={list(range(1, args.seeds + 1))}")
+    if args.out is not None:
+        overrides.append(f"train.output_dir={args.out}")
+    config = load_finetune_config(args.task, args.config, overrides)  # checked before any work
+    run_seeds(config, progress=not args.quiet)
+    print((config.output_dir() / TABLE_FILE).read_text(encoding="utf-8"))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from paddle_wwm.finetuning.evaluate import evaluate_predictions
+
+    scores = evaluate_predictions(args.task, args.data, args.predictions)
+    print(json.dumps(scores, indent=1, ensure_ascii=False))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab", default=None)
     p.set_defaults(func=cmd_chinese_ref)
 
+    p = sub.add_parser("check-data", help="read a fine-tuning data file with its task reader and print its counts")
+    p.add_argument("--task", required=True, help="xnli, chnsenticorp, lcqmc, bq, thucnews, cmrc2018, drcd or cjrc")
+    p.add_argument("files", nargs="+", help="data files in the task's published format")
+    p.add_argument("--json", action="store_true", help="machine-readable summaries")
+    p.set_defaults(func=cmd_check_data)
+
     p = sub.add_parser("pretrain", help="whole-word-masking pre-training from a recipe (fleet data parallel)")
     p.add_argument("--config", required=True, help="recipe, e.g. configs/pretrain/rbt3.yaml")
     p.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=100")
@@ -247,6 +307,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes on this machine (GPUs, or CPU processes over gloo) via paddle.distributed.launch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("finetune", help="fine-tune and evaluate on a benchmark task over several seeds")
+    p.add_argument("--task", required=True, help="cmrc2018, drcd, cjrc, xnli, chnsenticorp, lcqmc, bq or thucnews")
+    p.add_argument("--model", required=True, help="zoo name, alias or checkpoint directory")
+    p.add_argument("--data", required=True, help="the task's data directory (files under their usual names)")
+    p.add_argument("--seeds", type=int, default=None, help="run seeds 1..N (default: the recipe's 10)")
+    p.add_argument("--config", default=None, help="recipe (default configs/finetune/TASK.yaml)")
+    p.add_argument("--out", default=None, help="output directory (default output/finetune/TASK/MODEL)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.epochs=2")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("evaluate", help="score a predictions file against a task's data file")
+    p.add_argument("--task", required=True)
+    p.add_argument("data", help="the data file (dev or test) in the task's format")
+    p.add_argument("predictions", help="JSON {id: answer text or label}, as finetune writes them")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("quickstart", help="list the zoo, encode a sentence with rbt3, pre-train a tiny WWM model")
     p.add_argument("--out", default="output/quickstart", help="where the prepared data and the model go")

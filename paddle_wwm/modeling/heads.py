@@ -102,18 +102,24 @@ class BertForTokenClassification(PretrainedMixin, nn.Layer):
 
 
 class BertForQuestionAnswering(PretrainedMixin, nn.Layer):
-    """Span extraction: forward(...) -> (start_logits, end_logits), each [batch, seq]."""
+    """Span extraction: forward(...) -> (start_logits, end_logits), each [batch, seq].
 
-    def __init__(self, config: BertConfig):
+    With ``answer_types`` > 0 (CJRC: span / yes / no / unanswerable) a linear layer on the pooled
+    [CLS] output adds answer-type logits [batch, answer_types] as a third output."""
+
+    def __init__(self, config: BertConfig, answer_types: int = 0):
         super().__init__()
         self.config = config
-        self.bert = BertModel(config, add_pooler=False)
+        self.bert = BertModel(config, add_pooler=answer_types > 0)
         self.qa_outputs = _linear(config, config.hidden_size, 2)
+        self.answer_type = _linear(config, config.hidden_size, answer_types) if answer_types else None
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, position_ids=None):
-        sequence_output, _ = self.bert(input_ids, token_type_ids, attention_mask, position_ids)
+        sequence_output, pooled_output = self.bert(input_ids, token_type_ids, attention_mask, position_ids)
         start_logits, end_logits = self.qa_outputs(sequence_output).unbind(axis=-1)
-        return start_logits, end_logits
+        if self.answer_type is None:
+            return start_logits, end_logits
+        return start_logits, end_logits, self.answer_type(pooled_output)
 
 
 def masked_mean(sequence_output, attention_mask):
