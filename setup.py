@@ -30,6 +30,7 @@ setup(
         "tqdm",
         "pyyaml",
         "jieba",  # the default segmenter for whole word masking: offline, ships its dictionary
+        "nltk",  # word tokenizer of the official CMRC 2018 / DRCD metric (mrc_metric.py)
     ],
     extras_require={
         "hub": ["paddlehub"],
