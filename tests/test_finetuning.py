@@ -124,3 +124,35 @@ def test_the_table_reads_like_the_seeds():
                          {"dev": {"em": 67.0, "f1": 86.0}, "test": {"em": 71.0, "f1": 88.0}}])
     assert table("cmrc2018", "rbt3", summary).splitlines()[-1] == \
         "| rbt3 | 67.0 (66.5) / 86.0 (85.5) | 71.0 (70.5) / 88.0 (87.5) |"
+
+
+@pytest.mark.parametrize("task, source, names", [
+    ("cmrc2018", "cmrc2018_dev.json", {"train": "cmrc2018_train.json", "dev": "cmrc2018_dev.json"}),
+    ("cjrc", "dev_ground_truth.json", {"train": "big_train_data.json", "dev": "dev_ground_truth.json"}),
+])
+def test_a_tiny_model_overfits_reading_comprehension(task, source, names, tmp_path, tiny_model_dir):
+    """Train and dev are the same few questions: the model must give every first reference answer
+    back exactly (spans as substrings of the context, and for CJRC YES / NO / unanswerable through
+    the answer-type head), windows of 128 tokens advancing by 64 over contexts of ~300 characters."""
+    data = overfit_dir(tmp_path, task, source, names)
+    out = tmp_path / "out"
+    code = main(["finetune", "--task", task, "--model", str(tiny_model_dir), "--data", str(data), "--seeds", "1",
+                 "--out", str(out), "--quiet", "optimizer.learning_rate=3e-3", "optimizer.warmup_proportion=0.0",
+                 "train.epochs=120", "train.batch_size=8", "data.max_seq_len=128", "data.doc_stride=64",
+                 "data.max_query_length=32", "data.max_answer_length=64"])
+    assert code == 0
+    result = json.loads((out / "seed-1" / "result.json").read_text())
+    assert result["train"]["features"] > len(json.loads((data / names["dev"]).read_text())["data"])  # several windows
+    predictions = json.loads((out / "seed-1" / "predictions-dev.json").read_text())
+    from paddle_wwm.finetuning.readers import read_examples
+
+    examples = read_examples(task, data / names["dev"]).examples
+    assert {task: {"span", "yes", "no", "unanswerable"}, "cmrc2018": {"span"}}[task] == {e.answer_type for e in examples}
+    assert predictions == {e.qid: e.answers[0].text for e in examples}
+    # scored by the task's official metric on the raw file: 100 for CMRC 2018; CJRC's leave-one-out
+    # over 3 references gives less than 100 even for the first reference (94.44 / 98.89 here)
+    from paddle_wwm.finetuning.mrc_metric import evaluate_files
+
+    official = evaluate_files(task, data / names["dev"], out / "seed-1" / "predictions-dev.json")
+    assert (result["dev"]["em"], result["dev"]["f1"]) == (official["em"], official["f1"])
+    assert official["em"] == (100.0 if task == "cmrc2018" else pytest.approx(100 * 17 / 18))
