@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 
@@ -35,7 +33,7 @@ sys.path.insert(0, HERE)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from _quiet import wait_quiet  # noqa: E402
+from _rounds import interleaved, median_rows  # noqa: E402
 
 IMPLS = ["ours", "ours-static", "hf-masked", "hf-full", "paddlenlp-masked", "paddlenlp-full"]
 BATCH, SEQ, MASKED, LR = 16, 128, 20, 1e-4
@@ -183,16 +181,6 @@ def worker(impl: str, model_name: str, steps: int, warmup: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- driver
-def run_worker(impl: str, model_name: str, args) -> dict:
-    command = [sys.executable, os.path.abspath(__file__), "--worker", impl, "--models", model_name,
-               "--steps", str(args.steps), "--warmup", str(args.warmup)]
-    result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode != 0 or not lines:
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"}
-    return json.loads(lines[-1])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["rbt3", "chinese-roberta-wwm-ext"])
@@ -209,26 +197,11 @@ def main():
 
     results = {"batch": BATCH, "seq": SEQ, "masked_positions": MASKED, "cpu_count": os.cpu_count(), "models": {}}
     for model_name in args.models:
-        times = {impl: [] for impl in args.impls}
-        errors, first_loss = {}, {}
-        for _ in range(args.rounds):
-            for impl in args.impls:
-                if impl in errors:
-                    continue
-                wait_quiet()
-                out = run_worker(impl, model_name, args)
-                if "error" in out:
-                    errors[impl] = out["error"]
-                    continue
-                times[impl].extend(out["times"])
-                first_loss[impl] = out["losses"][0]
-        rows = {}
-        for impl in args.impls:
-            if times[impl]:
-                median = statistics.median(times[impl])
-                rows[impl] = {"seconds_per_step": median, "tokens_per_second": BATCH * SEQ / median,
-                              "runs": len(times[impl]), "range_seconds": [min(times[impl]), max(times[impl])],
-                              "first_loss": first_loss[impl]}
+        times, errors, last = interleaved(__file__, args.impls, ["--models", model_name, "--steps", str(args.steps),
+                                                                 "--warmup", str(args.warmup)], args.rounds)
+        rows = median_rows(times, BATCH * SEQ, "tokens")
+        for impl, row in rows.items():
+            row["first_loss"] = last[impl]["losses"][0]
         for reference in ("hf-masked", "hf-full", "paddlenlp-masked"):
             if reference in rows:
                 for impl in ("ours", "ours-static"):

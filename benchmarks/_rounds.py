@@ -1,0 +1,56 @@
+"""Interleaved rounds of worker processes, one per implementation, for the training benchmarks.
+
+Each implementation runs in its own process (paddle and torch each bring their OpenMP and MKL; one
+in the process slows the other); every round runs every implementation once, the machine idle in
+between, so that noise hits all alike. A worker prints one JSON line with its step ``times``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+from _quiet import wait_quiet
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_worker(script: str, impl: str, args: list[str]) -> dict:
+    command = [sys.executable, os.path.abspath(script), "--worker", impl, *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        tail = result.stderr.strip().splitlines()
+        return {"error": tail[-1] if tail else f"exit {result.returncode}"}
+    return json.loads(lines[-1])
+
+
+def interleaved(script: str, impls: list[str], args: list[str], rounds: int) -> tuple[dict, dict, dict]:
+    """({impl: all step times}, {impl: error}, {impl: the last worker output})."""
+    times = {impl: [] for impl in impls}
+    errors, last = {}, {}
+    for _ in range(rounds):
+        for impl in impls:
+            if impl in errors:
+                continue
+            wait_quiet()
+            out = run_worker(script, impl, args)
+            if "error" in out:
+                errors[impl] = out["error"]
+                continue
+            times[impl].extend(out["times"])
+            last[impl] = out
+    return times, errors, last
+
+
+def median_rows(times: dict, units_per_step: float, unit: str) -> dict:
+    """{impl: {seconds_per_step, <unit>_per_second, runs, range_seconds}} from the step times."""
+    rows = {}
+    for impl, values in times.items():
+        if values:
+            median = statistics.median(values)
+            rows[impl] = {"seconds_per_step": median, f"{unit}_per_second": units_per_step / median,
+                          "runs": len(values), "range_seconds": [min(values), max(values)]}
+    return rows
