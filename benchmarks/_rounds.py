@@ -54,3 +54,41 @@ def median_rows(times: dict, units_per_step: float, unit: str) -> dict:
             rows[impl] = {"seconds_per_step": median, f"{unit}_per_second": units_per_step / median,
                           "runs": len(values), "range_seconds": [min(values), max(values)]}
     return rows
+
+
+def time_steps(step, steps: int, warmup: int) -> dict:
+    """What a worker prints: the times of ``steps`` calls of ``step()`` after ``warmup`` untimed
+    ones, and every loss ``step()`` returned."""
+    import time
+
+    losses = [step() for _ in range(warmup)]
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        losses.append(step())
+        times.append(time.perf_counter() - start)
+    return {"times": times, "losses": losses}
+
+
+def add_ratios(rows: dict, subjects, references, unit: str) -> None:
+    """rows[subject]["vs_<reference>"] = subject's rate / reference's rate, where both ran."""
+    for reference in references:
+        for subject in subjects:
+            if subject in rows and reference in rows:
+                rows[subject][f"vs_{reference}"] = rows[subject][f"{unit}_per_second"] / rows[reference][f"{unit}_per_second"]
+
+
+def print_rows(title: str, rows: dict, errors: dict, unit: str, width: int = 18) -> None:
+    print(f"== {title}")
+    for impl, row in rows.items():
+        ratios = ", ".join(f"{v:.2f}x {k[3:]}" for k, v in row.items() if k.startswith("vs_"))
+        print(f"  {impl:{width}s} {row[f'{unit}_per_second']:8.2f}  ({row['seconds_per_step']:.2f} s/step) {ratios}")
+    for impl, error in errors.items():
+        print(f"  {impl:{width}s} failed: {error}")
+
+
+def write_results(path: str | None, results: dict) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+            f.write("\n")

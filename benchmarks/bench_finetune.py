@@ -17,13 +17,12 @@ import argparse
 import json
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-from _rounds import interleaved, median_rows  # noqa: E402
+from _rounds import add_ratios, interleaved, median_rows, print_rows, time_steps, write_results  # noqa: E402
 
 IMPLS = ["ours", "hf", "paddlenlp"]
 WORKLOADS = {"cls": (32, 128), "mrc": (8, 512)}
@@ -140,14 +139,7 @@ def paddlenlp_step(workload: str):
 
 
 def worker(impl: str, workload: str, steps: int, warmup: int) -> dict:
-    step = {"ours": ours_step, "hf": hf_step, "paddlenlp": paddlenlp_step}[impl](workload)
-    losses = [step() for _ in range(warmup)]
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        losses.append(step())
-        times.append(time.perf_counter() - start)
-    return {"times": times, "losses": losses}
+    return time_steps({"ours": ours_step, "hf": hf_step, "paddlenlp": paddlenlp_step}[impl](workload), steps, warmup)
 
 
 def main():
@@ -169,21 +161,10 @@ def main():
         times, errors, _ = interleaved(__file__, args.impls, ["--workloads", workload, "--steps", str(args.steps),
                                                               "--warmup", str(args.warmup)], args.rounds)
         rows = median_rows(times, batch, "examples")
-        for reference in ("hf", "paddlenlp"):
-            if "ours" in rows and reference in rows:
-                rows["ours"][f"vs_{reference}"] = rows["ours"]["examples_per_second"] / rows[reference]["examples_per_second"]
+        add_ratios(rows, ["ours"], ["hf", "paddlenlp"], "examples")
         results["workloads"][workload] = {"batch": batch, "seq": seq, "implementations": rows, "errors": errors}
-        print(f"== {workload}: examples/s (batch {batch} x {seq})")
-        for impl, row in rows.items():
-            ratios = ", ".join(f"{v:.2f}x {k[3:]}" for k, v in row.items() if k.startswith("vs_"))
-            print(f"  {impl:10s} {row['examples_per_second']:8.2f}  ({row['seconds_per_step']:.2f} s/step) {ratios}")
-        for impl, error in errors.items():
-            print(f"  {impl:10s} failed: {error}")
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
-            f.write("\n")
-
+        print_rows(f"{workload}: examples/s (batch {batch} x {seq})", rows, errors, "examples", width=10)
+    write_results(args.out, results)
 
 if __name__ == "__main__":
     main()

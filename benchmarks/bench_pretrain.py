@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -33,7 +32,7 @@ sys.path.insert(0, HERE)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from _rounds import interleaved, median_rows  # noqa: E402
+from _rounds import add_ratios, interleaved, median_rows, print_rows, time_steps, write_results  # noqa: E402
 
 IMPLS = ["ours", "ours-static", "hf-masked", "hf-full", "paddlenlp-masked", "paddlenlp-full"]
 BATCH, SEQ, MASKED, LR = 16, 128, 20, 1e-4
@@ -170,14 +169,7 @@ def make_step(impl: str, model_name: str):
 
 
 def worker(impl: str, model_name: str, steps: int, warmup: int) -> dict:
-    step = make_step(impl, model_name)
-    losses = [step() for _ in range(warmup)]
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        losses.append(step())
-        times.append(time.perf_counter() - start)
-    return {"times": times, "losses": losses}
+    return time_steps(make_step(impl, model_name), steps, warmup)
 
 
 # ---------------------------------------------------------------------------------------- driver
@@ -202,23 +194,11 @@ def main():
         rows = median_rows(times, BATCH * SEQ, "tokens")
         for impl, row in rows.items():
             row["first_loss"] = last[impl]["losses"][0]
-        for reference in ("hf-masked", "hf-full", "paddlenlp-masked"):
-            if reference in rows:
-                for impl in ("ours", "ours-static"):
-                    if impl in rows:
-                        rows[impl][f"vs_{reference}"] = rows[impl]["tokens_per_second"] / rows[reference]["tokens_per_second"]
+        add_ratios(rows, ["ours", "ours-static"], ["hf-masked", "hf-full", "paddlenlp-masked"], "tokens")
         results["models"][model_name] = {"implementations": rows, "errors": errors}
-        print(f"== {model_name}: tokens/s (batch {BATCH} x {SEQ}, {MASKED} masked a sequence)")
-        for impl, row in rows.items():
-            ratios = ", ".join(f"{v:.2f}x {k[3:]}" for k, v in row.items() if k.startswith("vs_"))
-            print(f"  {impl:18s} {row['tokens_per_second']:8.0f}  ({row['seconds_per_step']:.2f} s/step) {ratios}")
-        for impl, error in errors.items():
-            print(f"  {impl:18s} failed: {error}")
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
-            f.write("\n")
-
+        print_rows(f"{model_name}: tokens/s (batch {BATCH} x {SEQ}, {MASKED} masked a sequence)", rows, errors,
+                   "tokens")
+    write_results(args.out, results)
 
 if __name__ == "__main__":
     main()
