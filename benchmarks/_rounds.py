@@ -92,3 +92,22 @@ def write_results(path: str | None, results: dict) -> None:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)
             f.write("\n")
+
+
+def torch_update(model, optimizer, loss) -> float:
+    """backward, clip at 1.0, step, zero the gradients: the torch side of a training step."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss)
+
+
+def paddle_update(optimizer, loss) -> float:
+    """backward, step (clipping is in the optimizer), clear the gradients: the paddle side."""
+    loss.backward()
+    optimizer.step()
+    optimizer.clear_grad()
+    return float(loss)

@@ -22,7 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-from _rounds import add_ratios, interleaved, median_rows, print_rows, time_steps, write_results  # noqa: E402
+from _rounds import (add_ratios, interleaved, median_rows, paddle_update, print_rows, time_steps,  # noqa: E402
+                     torch_update, write_results)
 
 IMPLS = ["ours", "hf", "paddlenlp"]
 WORKLOADS = {"cls": (32, 128), "mrc": (8, 512)}
@@ -70,10 +71,7 @@ def ours_step(workload: str):
         else:
             start, end = model(ids, None, mask)
             loss = (F.cross_entropy(start, labels[:, 0]) + F.cross_entropy(end, labels[:, 1])) / 2
-        loss.backward()
-        optimizer.step()
-        optimizer.clear_grad()
-        return float(loss)
+        return paddle_update(optimizer, loss)
 
     return step
 
@@ -99,11 +97,7 @@ def hf_step(workload: str):
             loss = model(ids, attention_mask=mask, labels=labels).loss
         else:
             loss = model(ids, attention_mask=mask, start_positions=labels[:, 0], end_positions=labels[:, 1]).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return float(loss)
+        return torch_update(model, optimizer, loss)
 
     return step
 
@@ -130,10 +124,7 @@ def paddlenlp_step(workload: str):
         else:
             start, end = model(ids)[:2]
             loss = (F.cross_entropy(start, labels[:, 0]) + F.cross_entropy(end, labels[:, 1])) / 2
-        loss.backward()
-        optimizer.step()
-        optimizer.clear_grad()
-        return float(loss)
+        return paddle_update(optimizer, loss)
 
     return step
 

@@ -32,7 +32,8 @@ sys.path.insert(0, HERE)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from _rounds import add_ratios, interleaved, median_rows, print_rows, time_steps, write_results  # noqa: E402
+from _rounds import (add_ratios, interleaved, median_rows, paddle_update, print_rows, time_steps,  # noqa: E402
+                     torch_update, write_results)
 
 IMPLS = ["ours", "ours-static", "hf-masked", "hf-full", "paddlenlp-masked", "paddlenlp-full"]
 BATCH, SEQ, MASKED, LR = 16, 128, 20, 1e-4
@@ -77,10 +78,7 @@ def ours_step(model_name: str, static: bool):
     def step():
         mlm_logits, _ = forward(ids, None, attention_mask, masked_positions=positions)
         loss, _ = pretraining_loss(mlm_logits, None, labels)
-        loss.backward()
-        optimizer.step()
-        optimizer.clear_grad()
-        return float(loss)
+        return paddle_update(optimizer, loss)
 
     return step
 
@@ -110,11 +108,7 @@ def hf_step(model_name: str, masked: bool):
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, config.vocab_size), labels.reshape(-1))
         else:
             loss = model(ids, attention_mask=attention_mask, labels=full_labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return float(loss)
+        return torch_update(model, optimizer, loss)
 
     return step
 
@@ -152,10 +146,7 @@ def paddlenlp_step(model_name: str, masked: bool):
             per_token = F.cross_entropy(logits.reshape([-1, config.vocab_size]), full_labels.reshape([-1]),
                                         ignore_index=-100, reduction="none")
             loss = per_token.sum() / (full_labels != -100).astype("float32").sum()
-        loss.backward()
-        optimizer.step()
-        optimizer.clear_grad()
-        return float(loss)
+        return paddle_update(optimizer, loss)
 
     return step
 

@@ -17,35 +17,17 @@ import json
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from paddle_wwm.finetuning.config import load_finetune_config  # noqa: E402
 from paddle_wwm.finetuning.runner import run_seeds  # noqa: E402
+from paddle_wwm.finetuning.sample_data import write_sentiment_reviews  # noqa: E402
 
 SMALL = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
          "max_position_embeddings": 512}
-
-
-def shipped_reviews(out: Path, train: int, dev: int, seed: int = 0) -> Path:
-    """ChnSentiCorp-format train.tsv / dev.tsv from the shipped reviews (balanced, shuffled)."""
-    data = resources.files("paddle_wwm").joinpath("data")
-    rows = []
-    for label, name in ((1, "sentiment_pos.txt"), (0, "sentiment_neg.txt")):
-        lines = {" ".join(line.split()) for line in data.joinpath(name).read_text(encoding="utf-8").splitlines()}
-        rows += [(label, text) for text in sorted(lines) if text]
-    rng = np.random.default_rng(seed)
-    rows = [rows[i] for i in rng.permutation(len(rows))][:train + dev]
-    out.mkdir(parents=True, exist_ok=True)
-    for name, part in (("train.tsv", rows[:train]), ("dev.tsv", rows[train:])):
-        (out / name).write_text("label\ttext_a\n" + "".join(f"{label}\t{text}\n" for label, text in part),
-                                encoding="utf-8")
-    return out
 
 
 def small_model(out: Path) -> Path:
@@ -71,7 +53,7 @@ def main():
     parser.add_argument("--out", default=None, help="write the result as JSON here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(args.data) if args.data else shipped_reviews(Path(tmp) / "data", args.train, args.dev)
+        data = Path(args.data) if args.data else write_sentiment_reviews(Path(tmp) / "data", args.train, args.dev)
         model = args.model or str(small_model(Path(tmp) / "small-bert"))
         config = load_finetune_config("chnsenticorp", overrides=[
             f"data.dir={data}", f"model.name={model}", f"train.output_dir={Path(tmp) / 'run'}", "train.seeds=[1]",

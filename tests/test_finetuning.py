@@ -165,9 +165,11 @@ def test_a_small_sentiment_model_learns_from_the_shipped_reviews(tmp_path):
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from bench_sentiment import shipped_reviews, small_model
+    from bench_sentiment import small_model
 
-    data = shipped_reviews(tmp_path / "data", train=4000, dev=400)
+    from paddle_wwm.finetuning.sample_data import write_sentiment_reviews
+
+    data = write_sentiment_reviews(tmp_path / "data", train=4000, dev=400)
     model = small_model(tmp_path / "small-bert")
     config = load_finetune_config("chnsenticorp", overrides=[
         f"data.dir={data}", f"model.name={model}", f"train.output_dir={tmp_path / 'out'}", "train.seeds=[1]",
