@@ -112,3 +112,29 @@ def ltp_perceptron_dir(tmp_path_factory):
     model.save(str(model_dir / "cws_model.bin"))
     (model_dir / "config.json").write_text(json.dumps({"nerual": False, "tasks": {"cws": "cws_model.bin"}}))
     return model_dir
+
+
+_FRESH_PROCESS_ENV = "PADDLE_WWM_TEST_IN_FRESH_PROCESS"
+
+
+def ran_in_fresh_process(request) -> bool:
+    """Run the calling test again in a fresh Python process and check it passed there; True in the
+    calling process (the test then returns), False inside the fresh one (the test body runs).
+
+    For Paddle's static-graph oneDNN paths: after torch, fleet and many dygraph models have been
+    loaded into the suite's process they crashed once in a while (a segfault in one CI run out of
+    two); alone in a process they are what a user runs.
+    """
+    import os
+    import re
+    import subprocess
+    import sys
+
+    if os.environ.get(_FRESH_PROCESS_ENV) == request.node.nodeid:
+        return False
+    env = dict(os.environ, **{_FRESH_PROCESS_ENV: request.node.nodeid})
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", request.node.nodeid],
+                            cwd=request.config.rootpath, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.search(r"^1 passed", result.stdout, re.MULTILINE), result.stdout[-2000:]  # not skipped
+    return True
