@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .readers import TASKS, DataError, read_examples, task_spec
+from .readers import DataError, read_examples, task_spec
 
 
 def load_label_predictions(path) -> dict[str, str]:
@@ -37,5 +37,3 @@ def evaluate_predictions(task: str, data, predictions) -> dict:
     return {"accuracy": 100.0 * correct / max(1, len(labelled)), "total": len(labelled),
             "missing": sum(e.guid not in predicted for e in labelled)}
 
-
-__all__ = ["evaluate_predictions", "TASKS"]
