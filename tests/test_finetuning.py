@@ -176,3 +176,28 @@ def test_a_small_sentiment_model_learns_from_the_shipped_reviews(tmp_path):
         "train.epochs=1", "optimizer.learning_rate=1e-3", "data.max_seq_len=64"])
     summary = run_seeds(config, progress=False, echo=lambda line: None)
     assert summary["dev"]["accuracy"]["max"] > 65.0
+
+
+def test_a_fine_tuned_model_runs_in_paddlenlp_taskflow(tmp_path, tiny_model_dir):
+    """train.save_model keeps each seed's model; converted to PaddleNLP's layout it loads offline in
+    Taskflow("text_classification", task_path=...) and predicts what our model predicted."""
+    pytest.importorskip("paddlenlp")
+    data = overfit_dir(tmp_path, "chnsenticorp", "train.tsv", {"train": "train.tsv", "dev": "dev.tsv"})
+    out = tmp_path / "out"
+    assert main(["finetune", "--task", "chnsenticorp", "--model", str(tiny_model_dir), "--data", str(data),
+                 "--seeds", "1", "--out", str(out), "--quiet", "optimizer.learning_rate=3e-3",
+                 "optimizer.warmup_proportion=0.0", "train.epochs=60", "train.batch_size=8", "data.max_seq_len=64",
+                 "train.save_model=true"]) == 0
+    assert json.loads((out / "seed-1" / "result.json").read_text())["model_dir"] == "model"
+    task_path = tmp_path / "taskflow"
+    assert main(["convert", str(out / "seed-1" / "model"), str(task_path), "--to", "paddlenlp"]) == 0
+    from paddlenlp import Taskflow
+
+    from paddle_wwm.finetuning.readers import read_examples
+
+    examples = read_examples("chnsenticorp", data / "dev.tsv").examples
+    classify = Taskflow("text_classification", task_path=str(task_path), id2label={0: "0", 1: "1"},
+                        is_static_model=False)
+    theirs = [r["predictions"][0]["label"] for r in classify([e.text_a for e in examples])]
+    ours = json.loads((out / "seed-1" / "predictions-dev.json").read_text())
+    assert theirs == [ours[e.guid] for e in examples] == [str(e.label) for e in examples]

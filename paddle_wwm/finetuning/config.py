@@ -43,6 +43,7 @@ class TrainSection:
     eval_batch_size: int = 64
     seeds: list[int] = field(default_factory=lambda: list(range(1, 11)))  # the seed's 10 runs
     log_steps: int = 50
+    save_model: bool = False  # write each seed's fine-tuned model to seed-N/model (our layout)
 
 
 @dataclass

@@ -47,7 +47,7 @@ def predict(model, features, batch_size: int) -> tuple[list, list, np.ndarray | 
     return starts, ends, (np.concatenate(types) if types else None)
 
 
-def run_span(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = True) -> dict:
+def run_span(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = True) -> tuple:
     spec = TASKS[config.task]
     d = config.data
     splits = load_splits(config)
@@ -86,4 +86,4 @@ def run_span(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = 
         write_json(path, predictions)
         scores = evaluate_files(config.task, split_path(config.task, d.dir, split), path)
         result[split] = {"em": scores["em"], "f1": scores["f1"]}
-    return result
+    return result, model

@@ -25,6 +25,7 @@ from .config import FinetuneConfig
 from .readers import TASKS, read_examples, split_path
 
 RESULT_FILE = "result.json"
+MODEL_DIR = "model"
 
 
 def write_json(path: Path, value) -> None:
@@ -124,7 +125,7 @@ def _classification_batch(features: list[dict], indices) -> tuple:
     return paddle.to_tensor(ids), paddle.to_tensor(types), paddle.to_tensor((ids != 0).astype(np.int64))
 
 
-def run_classification(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = True) -> dict:
+def run_classification(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = True) -> tuple:
     spec = TASKS[config.task]
     splits = load_splits(config)
     tokenizer = BertTokenizer()
@@ -152,7 +153,7 @@ def run_classification(config: FinetuneConfig, seed: int, out_dir: Path, progres
                    {guid: spec.labels[p] for guid, p in zip(guids, predicted.tolist())})
         if all(g is not None for g in gold):
             result[split] = {"accuracy": 100.0 * float(np.mean(predicted == np.asarray(gold)))}
-    return result
+    return result, model
 
 
 def predict_classes(model, features: list[dict], batch_size: int) -> np.ndarray:
@@ -165,13 +166,17 @@ def predict_classes(model, features: list[dict], batch_size: int) -> np.ndarray:
 
 
 def run_one(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = True) -> dict:
-    """Fine-tune and evaluate with one seed; writes and returns ``result.json``."""
+    """Fine-tune and evaluate with one seed; writes (with ``train.save_model`` also the model) and
+    returns ``result.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if TASKS[config.task].kind == "classification":
-        result = run_classification(config, seed, out_dir, progress)
+        result, model = run_classification(config, seed, out_dir, progress)
     else:
         from .span_trainer import run_span
 
-        result = run_span(config, seed, out_dir, progress)
-    write_json(out_dir / RESULT_FILE, result)
+        result, model = run_span(config, seed, out_dir, progress)
+    if config.train.save_model:
+        model.save_pretrained(out_dir / MODEL_DIR, overwrite=True)
+        result["model_dir"] = MODEL_DIR
+    write_json(out_dir / RESULT_FILE, result)  # last: a seed with this file is finished
     return result
