@@ -266,6 +266,14 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from paddle_wwm.integrations.export import export
+
+    out = export(args.src, args.out, args.format, overwrite=args.overwrite)
+    print(f"{args.src} -> {out} ({args.format})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paddle-wwm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -342,6 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="the data file (dev or test) in the task's format")
     p.add_argument("predictions", help="JSON {id: answer text or label}, as finetune writes them")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="export a model for PaddleNLP Taskflow or Paddle Inference")
+    p.add_argument("src", help="zoo name, alias or checkpoint directory")
+    p.add_argument("out", help="output directory")
+    p.add_argument("--format", required=True, choices=["taskflow", "inference"])
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("quickstart", help="list the zoo, encode with rbt3, pre-train a tiny WWM model, fine-tune it")
     p.add_argument("--out", default="output/quickstart", help="where the prepared data and the model go")

@@ -179,8 +179,8 @@ def test_a_small_sentiment_model_learns_from_the_shipped_reviews(tmp_path):
 
 
 def test_a_fine_tuned_model_runs_in_paddlenlp_taskflow(tmp_path, tiny_model_dir):
-    """train.save_model keeps each seed's model; converted to PaddleNLP's layout it loads offline in
-    Taskflow("text_classification", task_path=...) and predicts what our model predicted."""
+    """train.save_model keeps each seed's model; `export --format taskflow` makes it a task_path that
+    Taskflow("text_classification", ...) loads offline, predicting what our model predicted."""
     pytest.importorskip("paddlenlp")
     data = overfit_dir(tmp_path, "chnsenticorp", "train.tsv", {"train": "train.tsv", "dev": "dev.tsv"})
     out = tmp_path / "out"
@@ -190,7 +190,7 @@ def test_a_fine_tuned_model_runs_in_paddlenlp_taskflow(tmp_path, tiny_model_dir)
                  "train.save_model=true"]) == 0
     assert json.loads((out / "seed-1" / "result.json").read_text())["model_dir"] == "model"
     task_path = tmp_path / "taskflow"
-    assert main(["convert", str(out / "seed-1" / "model"), str(task_path), "--to", "paddlenlp"]) == 0
+    assert main(["export", str(out / "seed-1" / "model"), str(task_path), "--format", "taskflow"]) == 0
     from paddlenlp import Taskflow
 
     from paddle_wwm.finetuning.readers import read_examples

@@ -21,6 +21,8 @@ def load_pretrained(cls, name_or_path, num_hidden_layers: int | None = None, **m
         state = truncate_layers(state, num_hidden_layers)
     if cls.__name__ in _NUM_CLASSES_HEADS and "num_classes" not in model_kwargs and "classifier.bias" in state:
         model_kwargs["num_classes"] = int(state["classifier.bias"].shape[0])
+    if cls.__name__ == "BertForQuestionAnswering" and "answer_types" not in model_kwargs and "answer_type.bias" in state:
+        model_kwargs["answer_types"] = int(state["answer_type.bias"].shape[0])  # CJRC's type head
     model = cls(config, **model_kwargs)
     load_state(model, state, str(checkpoint.source))
     model.eval()

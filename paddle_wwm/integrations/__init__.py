@@ -1,0 +1,2 @@
+"""The ways users call the models outside this package: PaddleNLP Taskflow and Paddle Inference
+exports (``export.py``)."""
