@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 from .config import FinetuneConfig
-from .trainer import RESULT_FILE, run_one, write_json
+from paddle_wwm.atomic_files import write_json_atomic
+
+from .trainer import RESULT_FILE, run_one
 
 SUMMARY_FILE = "results.json"
 TABLE_FILE = "results.md"
@@ -15,7 +17,7 @@ TABLE_FILE = "results.md"
 def run_seeds(config: FinetuneConfig, progress: bool = True, echo=print) -> dict:
     out = config.output_dir()
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {"task": config.task, "model": vars(config.model), "data": vars(config.data),
+    write_json_atomic(out / "config.json", {"task": config.task, "model": vars(config.model), "data": vars(config.data),
                                      "optimizer": vars(config.optimizer), "train": vars(config.train)})
     results = []
     for seed in config.train.seeds:
@@ -29,7 +31,7 @@ def run_seeds(config: FinetuneConfig, progress: bool = True, echo=print) -> dict
             echo(f"seed {seed}: {_brief(result)}")
         results.append(result)
     summary = summarise(results)
-    write_json(out / SUMMARY_FILE, {"task": config.task, "model": config.model.name, "seeds": config.train.seeds,
+    write_json_atomic(out / SUMMARY_FILE, {"task": config.task, "model": config.model.name, "seeds": config.train.seeds,
                                     "summary": summary, "runs": results})
     (out / TABLE_FILE).write_text(table(config.task, Path(config.model.name.rstrip("/")).name, summary) + "\n",
                                    encoding="utf-8")

@@ -9,7 +9,9 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from paddle_wwm.atomic_files import write_json_atomic
 from paddle_wwm.modeling import BertForQuestionAnswering
+from paddle_wwm.modeling.bert import set_dropout
 from paddle_wwm.tokenization import BertTokenizer
 
 from .config import FinetuneConfig
@@ -17,7 +19,7 @@ from .examples import ANSWER_TYPES, SPAN
 from .mrc_metric import evaluate_files
 from .readers import TASKS, split_path
 from .span_features import build_span_features, decode_predictions
-from .trainer import _batches, _set_dropout, fit, load_splits, write_json
+from .trainer import _batches, fit, load_splits
 
 
 def trainable(examples) -> tuple[list, int]:
@@ -59,7 +61,8 @@ def run_span(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = 
     paddle.seed(seed)
     model = BertForQuestionAnswering.from_pretrained(config.model.name,
                                                      answer_types=len(ANSWER_TYPES) if with_types else 0)
-    _set_dropout(model, config.model.dropout)
+    if config.model.dropout is not None:
+        set_dropout(model, config.model.dropout)
 
     def step_loss(indices):
         batch, inputs = _inputs(train, indices)
@@ -83,7 +86,7 @@ def run_span(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = 
         predictions = decode_predictions(examples, features, starts, ends, types, n_best_size=d.n_best_size,
                                          max_answer_length=d.max_answer_length)
         path = out_dir / f"predictions-{split}.json"
-        write_json(path, predictions)
+        write_json_atomic(path, predictions)
         scores = evaluate_files(config.task, split_path(config.task, d.dir, split), path)
         result[split] = {"em": scores["em"], "f1": scores["f1"]}
     return result, model

@@ -7,9 +7,7 @@ n-best answers back to exact substrings of the context.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -17,7 +15,9 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from paddle_wwm.modeling import BertForQuestionAnswering, BertForSequenceClassification
+from paddle_wwm.modeling import BertForSequenceClassification
+from paddle_wwm.modeling.bert import set_dropout
+from paddle_wwm.atomic_files import write_json_atomic
 from paddle_wwm.pretraining.optimization import build_optimizer
 from paddle_wwm.tokenization import BertTokenizer
 
@@ -26,13 +26,6 @@ from .readers import TASKS, read_examples, split_path
 
 RESULT_FILE = "result.json"
 MODEL_DIR = "model"
-
-
-def write_json(path: Path, value) -> None:
-    """Atomically: a temporary file renamed into place."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def load_splits(config: FinetuneConfig) -> dict:
@@ -44,18 +37,6 @@ def load_splits(config: FinetuneConfig) -> dict:
         if split == "train" or path.is_file():
             splits[split] = read_examples(config.task, split_path(config.task, config.data.dir, split)).examples
     return splits
-
-
-def _set_dropout(model, p: float | None) -> None:
-    if p is None:
-        return
-    from paddle_wwm.modeling.bert import BertSelfAttention
-
-    for layer in model.sublayers():
-        if isinstance(layer, paddle.nn.Dropout):
-            layer.p = p
-        elif isinstance(layer, BertSelfAttention):
-            layer.dropout_p = p
 
 
 def _pad(rows: list[list[int]], value: int = 0) -> np.ndarray:
@@ -133,7 +114,8 @@ def run_classification(config: FinetuneConfig, seed: int, out_dir: Path, progres
                 for split, examples in splits.items()}
     paddle.seed(seed)
     model = BertForSequenceClassification.from_pretrained(config.model.name, num_classes=len(spec.labels))
-    _set_dropout(model, config.model.dropout)
+    if config.model.dropout is not None:
+        set_dropout(model, config.model.dropout)
     labels = np.asarray([e.label for e in splits["train"]], dtype=np.int64)
 
     def step_loss(indices):
@@ -149,7 +131,7 @@ def run_classification(config: FinetuneConfig, seed: int, out_dir: Path, progres
         predicted = predict_classes(model, features[split], config.train.eval_batch_size)
         gold = [e.label for e in splits[split]]
         guids = [e.guid for e in splits[split]]
-        write_json(out_dir / f"predictions-{split}.json",
+        write_json_atomic(out_dir / f"predictions-{split}.json",
                    {guid: spec.labels[p] for guid, p in zip(guids, predicted.tolist())})
         if all(g is not None for g in gold):
             result[split] = {"accuracy": 100.0 * float(np.mean(predicted == np.asarray(gold)))}
@@ -178,5 +160,5 @@ def run_one(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = T
     if config.train.save_model:
         model.save_pretrained(out_dir / MODEL_DIR, overwrite=True)
         result["model_dir"] = MODEL_DIR
-    write_json(out_dir / RESULT_FILE, result)  # last: a seed with this file is finished
+    write_json_atomic(out_dir / RESULT_FILE, result)  # last: a seed with this file is finished
     return result

@@ -189,6 +189,16 @@ class BertLayer(nn.Layer):
         return self.output_norm(hidden_states + _dropout(self.dropout, feed_forward))
 
 
+def set_dropout(model: nn.Layer, p: float) -> None:
+    """Use dropout ``p`` everywhere in ``model`` (hidden and attention probabilities): for training
+    a loaded checkpoint with another dropout than its config's."""
+    for layer in model.sublayers():
+        if isinstance(layer, nn.Dropout):
+            layer.p = p
+        elif isinstance(layer, BertSelfAttention):
+            layer.dropout_p = p
+
+
 class BertPooler(nn.Layer):
     def __init__(self, config: BertConfig):
         super().__init__()

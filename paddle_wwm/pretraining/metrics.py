@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+from paddle_wwm.atomic_files import write_text_atomic
+
 LOG_FILE = "log.jsonl"
 
 
@@ -31,9 +33,7 @@ class MetricsLog:
         if not self.enabled or not (self.output_dir / LOG_FILE).exists():
             return
         kept = [r for r in read_log(self.output_dir) if r["step"] <= step]
-        tmp = self.output_dir / (LOG_FILE + ".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-        os.replace(tmp, self.output_dir / LOG_FILE)
+        write_text_atomic(self.output_dir / LOG_FILE, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, record: dict) -> None:
         if not self.enabled:

@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,8 +18,9 @@ import numpy as np
 import paddle
 
 from paddle_wwm import zoo
+from paddle_wwm.atomic_files import write_json_atomic
 from paddle_wwm.modeling import BertConfig, BertForPretraining
-from paddle_wwm.modeling.bert import BertSelfAttention
+from paddle_wwm.modeling.bert import set_dropout
 from paddle_wwm.tokenization import BertTokenizer
 from paddle_wwm.wwm.dataset import WWMCollator, WWMConfig, WWMDataset
 from paddle_wwm.wwm.prepare import vocab_md5
@@ -82,11 +82,7 @@ def build_model(config: PretrainConfig) -> BertForPretraining:
     if m.init_from is not None:
         model = BertForPretraining.from_pretrained(m.init_from, num_hidden_layers=m.init_layers, with_nsp=config.data.nsp)
         if m.dropout is not None:  # the weights fix the architecture, not the dropout
-            for layer in model.sublayers():
-                if isinstance(layer, paddle.nn.Dropout):
-                    layer.p = m.dropout
-                elif isinstance(layer, BertSelfAttention):
-                    layer.dropout_p = m.dropout
+            set_dropout(model, m.dropout)
     else:
         model = BertForPretraining(model_config(config), with_nsp=config.data.nsp)
     model.bert.recompute = m.recompute
@@ -276,9 +272,7 @@ def _finish(model, ctx: Context, output_dir: Path, config: PretrainConfig, preci
         final = output_dir / "final"
         model.save_pretrained(final, overwrite=True, vocab_file=tokenizer.vocab_file)
         summary["final_model"] = str(final)
-        tmp = output_dir / (SUMMARY_FILE + ".tmp")
-        tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, output_dir / SUMMARY_FILE)
+        write_json_atomic(output_dir / SUMMARY_FILE, summary)
     ctx.barrier()
     if not summary["ranks_in_sync"]:
         raise RuntimeError(f"ranks ended with different weights: {digests}")

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from paddle_wwm.atomic_files import write_text_atomic
 from paddle_wwm.tokenization import _is_chinese_char
 
 MAX_LENGTH = 512  # run_chinese_ref tokenizes with truncation=True, max_length=512
@@ -74,12 +74,7 @@ def ref_lines(text: str) -> list[str]:
 
 def write_chinese_ref(path: str | os.PathLike, refs: Iterable[Sequence[int]]) -> None:
     """Write one JSON list per line, atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for ref in refs:
-            f.write(json.dumps(list(ref)) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(list(ref)) + "\n" for ref in refs))
 
 
 def read_chinese_ref(path: str | os.PathLike) -> list[list[int]]:

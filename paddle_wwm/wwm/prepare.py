@@ -19,10 +19,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 
+from paddle_wwm.atomic_files import write_json_atomic
 from paddle_wwm.wwm import shards as shard_files
 from paddle_wwm.wwm.boundaries import subword_flags, word_starts_batch
 from paddle_wwm.wwm.chinese_ref import read_chinese_ref, ref_lines, word_starts_from_ref
@@ -323,7 +324,7 @@ def prepare(settings: PrepareSettings, out: str | os.PathLike, workers: int = 1,
 def _check_or_write_settings(out: Path, fingerprint: dict) -> None:
     path = out / "settings.json"
     if not path.is_file():
-        shard_files.write_json_atomic(path, fingerprint)
+        write_json_atomic(path, fingerprint)
         return
     previous = json.loads(path.read_text(encoding="utf-8"))
     if previous != fingerprint:
@@ -376,5 +377,5 @@ def _write_manifest(out: Path, fingerprint: dict, builds: dict, totals: dict, se
         "this_run": {"shards_written": written, "shards_skipped": len(entries) - written,
                      "seconds": round(seconds, 3), **totals},
     }
-    shard_files.write_json_atomic(out / "manifest.json", manifest)
+    write_json_atomic(out / "manifest.json", manifest)
     return manifest

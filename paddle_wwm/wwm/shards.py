@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from paddle_wwm.atomic_files import write_json_atomic
+
 FORMAT = "paddle-wwm-shards"
 VERSION = 1
 ARRAYS = ("ids", "starts", "sentences", "documents")
@@ -34,12 +36,6 @@ class ShardError(ValueError):
 
 def shard_name(index: int) -> str:
     return f"shard-{index:05d}"
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _save_array_atomic(path: Path, array: np.ndarray) -> None:
