@@ -9,10 +9,9 @@ from pathlib import Path
 
 from paddle_wwm.pretraining.config import OptimizerSection
 from paddle_wwm.sectioned_config import read_sections
+from paddle_wwm.zoo import CONFIG_DIR
 
-RECIPES_DIR = next((d for d in (Path(__file__).resolve().parents[2] / "configs" / "finetune",
-                                Path(__file__).resolve().parents[1] / "configs" / "finetune") if d.is_dir()),
-                   Path(__file__).resolve().parents[2] / "configs" / "finetune")
+RECIPES_DIR = CONFIG_DIR.parent / "finetune"  # configs/finetune, wherever zoo found configs/
 
 
 class FinetuneConfigError(ValueError):

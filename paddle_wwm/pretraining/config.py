@@ -9,11 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paddle_wwm.sectioned_config import read_sections
+from paddle_wwm.zoo import CONFIG_DIR
 
-# configs/ sits beside the package in a checkout; an installed wheel carries it as paddle_wwm/configs.
-RECIPES_DIR = next((d for d in (Path(__file__).resolve().parents[2] / "configs" / "pretrain",
-                                Path(__file__).resolve().parents[1] / "configs" / "pretrain") if d.is_dir()),
-                   Path(__file__).resolve().parents[2] / "configs" / "pretrain")
+RECIPES_DIR = CONFIG_DIR.parent / "pretrain"  # configs/pretrain, wherever zoo found configs/
 OPTIMIZERS = ("adamw", "lamb")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
