@@ -7,6 +7,9 @@ TEST_REFERENCES = [
     "paddlenlp",
     "tensorflow-cpu",  # writes and reads Google-format BERT checkpoints in the tests
     "ltp",  # the seed's segmenter: a perceptron model is trained and used in the tests
+    "onnxruntime",  # runs ONNX exports in the tests
+    "paddle2onnx",  # paddle-wwm export --format onnx
+    "paddlehub",  # hub_modules/: hub install, hub.Module, hub.Trainer
 ]
 
 setup(
@@ -34,6 +37,7 @@ setup(
     ],
     extras_require={
         "hub": ["paddlehub"],
+        "onnx": ["paddle2onnx", "onnxruntime"],
         "paddlenlp": ["paddlenlp"],
         "ltp": ["ltp"],
         "tensorflow": ["tensorflow-cpu"],

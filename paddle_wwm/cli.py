@@ -351,10 +351,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("predictions", help="JSON {id: answer text or label}, as finetune writes them")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export", help="export a model for PaddleNLP Taskflow or Paddle Inference")
+    from paddle_wwm.integrations.export import FORMATS as EXPORT_FORMATS
+    from paddle_wwm.integrations.export import ONNX_OPSET
+
+    p = sub.add_parser("export", help="export a model for PaddleNLP Taskflow, Paddle Inference or ONNX")
     p.add_argument("src", help="zoo name, alias or checkpoint directory")
     p.add_argument("out", help="output directory")
-    p.add_argument("--format", required=True, choices=["taskflow", "inference"])
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS,
+                   help="taskflow: a PaddleNLP task_path (text_classification for a classifier, fill_mask "
+                        "for a model with an MLM head); inference: paddle.jit.save for a Paddle Inference "
+                        f"predictor; onnx: model.onnx (opset {ONNX_OPSET}) for onnxruntime")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_export)
 

@@ -1,8 +1,8 @@
 """Our BERT against PaddleNLP's own BertModel / BertForPretraining, in both directions.
 
-PaddleNLP's BERT hard-codes LayerNorm epsilon 1e-5 (nn.LayerNorm's default) whatever the config
-says, where Google and Hugging Face use 1e-12: parity holds for models built with 1e-5, and
-writing a 1e-12 model for PaddleNLP warns that its outputs will differ."""
+The models are built with the zoo's LayerNorm epsilon, 1e-12 (Google's and Hugging Face's):
+PaddleNLP 3's BERT sets every LayerNorm's epsilon from config.layer_norm_eps (its init_weights),
+so parity holds at 1e-12 (PaddleNLP 2.x hard-coded nn.LayerNorm's 1e-5)."""
 import numpy as np
 import paddle
 import pytest
@@ -36,7 +36,8 @@ def max_diff(a, b):
 
 @pytest.fixture
 def ours_for_paddlenlp(tiny_config_dict):
-    config = BertConfig(**{**tiny_config_dict, "layer_norm_eps": 1e-5})
+    config = BertConfig(**tiny_config_dict)
+    assert config.layer_norm_eps == 1e-12
     paddle.seed(0)
     return randomize_paddle_model(BertForPretraining(config)).eval()
 
@@ -60,7 +61,7 @@ def test_saved_for_paddlenlp_gives_the_same_outputs_there(tmp_path, ours_for_pad
 
 
 def test_paddlenlp_checkpoint_reads_into_ours(tmp_path, tiny_config_dict):
-    config = paddlenlp_bert.BertConfig(**{**tiny_config_dict, "layer_norm_eps": 1e-5})
+    config = paddlenlp_bert.BertConfig(**tiny_config_dict)
     paddle.seed(1)
     theirs = randomize_paddle_model(paddlenlp_bert.BertForPretraining(config), seed=1).eval()
     theirs.save_pretrained(str(tmp_path / "theirs"))
@@ -87,7 +88,8 @@ def test_question_answering_head_uses_paddlenlp_classifier_name(tmp_path, tiny_c
     assert np.array_equal(back.qa_outputs.weight.numpy(), ours.qa_outputs.weight.numpy())
 
 
-def test_export_of_a_1e12_model_warns_about_paddlenlp_epsilon(tmp_path, tiny_config_dict):
-    model = BertModel(BertConfig(**tiny_config_dict))
-    with pytest.warns(UserWarning, match="ignores layer_norm_eps"):
-        model.save_pretrained(tmp_path / "nlp", layout="paddlenlp")
+def test_paddlenlp_keeps_the_layer_norm_epsilon_of_the_config(tmp_path, tiny_config_dict):
+    BertModel(BertConfig(**tiny_config_dict)).save_pretrained(tmp_path / "nlp", layout="paddlenlp")
+    theirs = paddlenlp_bert.BertModel.from_pretrained(str(tmp_path / "nlp"))
+    epsilons = {layer._epsilon for layer in theirs.sublayers() if isinstance(layer, paddle.nn.LayerNorm)}
+    assert epsilons == {1e-12}

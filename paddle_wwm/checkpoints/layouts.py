@@ -234,10 +234,6 @@ def write_checkpoint(checkpoint: Checkpoint, out_dir, layout: str = "paddle_wwm"
             write_safetensors(foreign, tmp / "model.safetensors", metadata={"format": "pt"})
             config_dict = {**config.to_hf_dict(hf_arch), **num_labels}
         else:
-            if config.layer_norm_eps != 1e-5:
-                warnings.warn("PaddleNLP's BertModel ignores layer_norm_eps and always uses 1e-5; this model "
-                              f"was built with {config.layer_norm_eps}, so PaddleNLP's outputs will differ "
-                              "slightly from ours and from Hugging Face's", stacklevel=2)
             layout_map = name_maps.PADDLENLP_QA if architecture == "BertForQuestionAnswering" else name_maps.PADDLENLP
             foreign = name_maps.from_ours(state, layout_map, config.num_hidden_layers)
             if "cls.predictions.decoder_bias" in foreign:  # PaddleNLP's tied decoder expects both

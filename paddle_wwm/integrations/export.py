@@ -1,50 +1,101 @@
-"""`paddle-wwm export SRC OUT --format taskflow|inference`.
+"""`paddle-wwm export SRC OUT --format taskflow|inference|onnx`.
 
 * ``taskflow``: PaddleNLP's layout (``config.json`` with the architecture, ``model_state.pdparams``,
-  vocabulary and tokenizer files): what ``Taskflow("text_classification", task_path=OUT,
-  id2label=...)`` loads.
+  vocabulary and tokenizer files): a ``task_path`` for PaddleNLP Taskflow. A classifier is what
+  ``Taskflow("text_classification", task_path=OUT, id2label=...)`` loads; a checkpoint with an
+  MLM head is what ``Taskflow("fill_mask", task_path=OUT)`` loads. A ``BertForPretraining`` is
+  written as a PaddleNLP ``BertForMaskedLM``: the NSP head is dropped (no Taskflow task uses it,
+  and PaddleNLP's masked-LM class would only warn about its unused weights); the encoder, pooler
+  and MLM head are kept as they are, so the MLM logits are the same. (``convert --to paddlenlp``
+  keeps every head.) PaddleNLP ties the MLM decoder to the word embeddings, as our model does.
 * ``inference``: ``paddle.jit.save`` of the model (``inference.json``/``.pdmodel`` +
   ``inference.pdiparams``, inputs ``input_ids``, ``token_type_ids``, ``attention_mask`` of any
   batch and length) with ``config.json`` and ``vocab.txt`` beside it, for a Paddle Inference
   predictor (``paddle_wwm.runtime.inference_config`` sets one up with oneDNN on CPU).
+* ``onnx``: the same program converted by paddle2onnx into ``model.onnx`` (same inputs, their
+  dimensions named ``batch`` and ``sequence``; outputs named as in ``ONNX_OUTPUT_NAMES``), with
+  ``config.json`` and ``vocab.txt`` beside it, for onnxruntime and other ONNX runtimes. Opset 17
+  (``ONNX_OPSET``): the first opset with a LayerNormalization operator, which paddle2onnx then
+  emits as one node per layer norm instead of a ReduceMean/Sub/Pow/Sqrt/Div chain (at 16), while
+  old enough for the runtimes in use (onnxruntime since 1.13, TensorRT since 8.6). GELU stays an
+  Erf expression (a Gelu operator needs opset 20). paddle2onnx 2.1 accepts opsets 7-21 only.
 
-Both write into a temporary sibling directory that replaces OUT only when complete.
+``inference`` and ``onnx`` take the architectures in ``STATIC_ARCHITECTURES``. Every format
+writes into a temporary sibling directory that replaces OUT only when complete.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-FORMATS = ("taskflow", "inference")
+FORMATS = ("taskflow", "inference", "onnx")
 INFERENCE_PREFIX = "inference"
-# Models whose forward takes (input_ids, token_type_ids, attention_mask) and returns tensors only.
-_INFERENCE_ARCHITECTURES = ("BertModel", "BertForMaskedLM", "BertForSequenceClassification",
-                            "BertForTokenClassification", "BertForQuestionAnswering")
+ONNX_FILE = "model.onnx"
+ONNX_OPSET = 17
+INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
+# Models whose forward takes (input_ids, token_type_ids, attention_mask) and returns tensors only,
+# with the names their outputs get in an ONNX export (QA has the third with CJRC's answer types).
+ONNX_OUTPUT_NAMES = {
+    "BertModel": ("sequence_output", "pooled_output"),
+    "BertForMaskedLM": ("logits",),
+    "BertForSequenceClassification": ("logits",),
+    "BertForTokenClassification": ("logits",),
+    "BertForQuestionAnswering": ("start_logits", "end_logits", "answer_type_logits"),
+}
+STATIC_ARCHITECTURES = tuple(ONNX_OUTPUT_NAMES)
 
 
 def export(src, out, fmt: str, overwrite: bool = False) -> Path:
     from paddle_wwm import zoo
-    from paddle_wwm.checkpoints.layouts import architecture_of, read_checkpoint, write_checkpoint
+    from paddle_wwm.checkpoints.layouts import read_checkpoint, write_checkpoint
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
-    checkpoint = read_checkpoint(zoo.resolve(src))
+    if fmt == "onnx":
+        _require_paddle2onnx()
+    path = zoo.resolve(src)
+    checkpoint = read_checkpoint(path)
     if fmt == "taskflow":
-        return write_checkpoint(checkpoint, out, layout="paddlenlp", overwrite=overwrite)
+        return write_checkpoint(_for_taskflow(checkpoint), out, layout="paddlenlp", overwrite=overwrite)
+    architecture = _static_architecture(checkpoint, fmt)
+    save = _save_inference if fmt == "inference" else _save_onnx
+    _write_atomically(out, lambda directory: _save_static(checkpoint, architecture, path, directory, save))
+    return out
+
+
+def _for_taskflow(checkpoint):
+    """The checkpoint as Taskflow should get it: a BertForPretraining without its NSP head."""
+    from paddle_wwm.checkpoints.layouts import architecture_of
+
+    if (checkpoint.architecture or architecture_of(checkpoint.state)) != "BertForPretraining":
+        return checkpoint
+    state = {name: value for name, value in checkpoint.state.items() if not name.startswith("nsp.")}
+    return dataclasses.replace(checkpoint, state=state, architecture="BertForMaskedLM")
+
+
+def _static_architecture(checkpoint, fmt: str) -> str:
+    from paddle_wwm.checkpoints.layouts import architecture_of
+
     architecture = checkpoint.architecture or architecture_of(checkpoint.state)
-    if architecture not in _INFERENCE_ARCHITECTURES:
-        raise ValueError(f"{checkpoint.source}: a {architecture} cannot be exported for inference; "
-                         f"exportable: {', '.join(_INFERENCE_ARCHITECTURES)}")
+    if architecture not in STATIC_ARCHITECTURES:
+        raise ValueError(f"{checkpoint.source}: a {architecture} cannot be exported for {fmt}; "
+                         f"exportable: {', '.join(STATIC_ARCHITECTURES)}")
+    return architecture
+
+
+def _write_atomically(out: Path, write) -> None:
+    """write(directory) into a temporary sibling of out, which then replaces out."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        _save_inference(checkpoint, architecture, src, tmp)
+        write(tmp)
         os.chmod(tmp, 0o755)
         if out.exists():
             shutil.rmtree(out)
@@ -52,24 +103,84 @@ def export(src, out, fmt: str, overwrite: bool = False) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
 
 
-def _save_inference(checkpoint, architecture: str, src, directory: Path) -> None:
-    import paddle
-    from paddle.static import InputSpec
-
+def _save_static(checkpoint, architecture: str, path: Path, directory: Path, save) -> None:
+    """The model in eval mode, handed to save(model, architecture, directory); then its
+    config.json (with the architecture) and vocab.txt beside what save wrote."""
     from paddle_wwm.modeling import MODEL_CLASSES
 
-    model = MODEL_CLASSES[architecture].from_pretrained(src)
+    model = MODEL_CLASSES[architecture].from_pretrained(path)
     model.eval()
-    specs = [InputSpec([None, None], "int64", name) for name in ("input_ids", "token_type_ids", "attention_mask")]
-    paddle.jit.save(model, str(directory / INFERENCE_PREFIX), input_spec=specs)
+    save(model, architecture, directory)
     config = {"architectures": [architecture], **checkpoint.config.to_dict()}
     (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     vocab = checkpoint.vocab_file or getattr(model, "vocab_file", None)
     if vocab:
         shutil.copyfile(vocab, directory / "vocab.txt")
+
+
+def _jit_save(model, prefix: Path) -> None:
+    """paddle.jit.save with inputs input_ids, token_type_ids, attention_mask: int64 [batch, seq],
+    both dimensions dynamic."""
+    import paddle
+    from paddle.static import InputSpec
+
+    specs = [InputSpec([None, None], "int64", name) for name in INPUT_NAMES]
+    paddle.jit.save(model, str(prefix), input_spec=specs)
+
+
+def _save_inference(model, architecture: str, directory: Path) -> None:
+    _jit_save(model, directory / INFERENCE_PREFIX)
+
+
+def _require_paddle2onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import paddle2onnx  # noqa: F401
+    except ImportError as error:
+        raise ValueError(f"the onnx format needs paddle2onnx (pip install paddle2onnx): {error}") from None
+
+
+def _save_onnx(model, architecture: str, directory: Path) -> None:
+    import paddle2onnx
+
+    with tempfile.TemporaryDirectory(prefix="static-", dir=directory) as static:
+        _jit_save(model, Path(static) / INFERENCE_PREFIX)
+        try:
+            # With save_file=None paddle2onnx returns the model's bytes and skips its optional
+            # polygraphy pass (which sets POLYGRAPHY_AUTOINSTALL_DEPS=1: it may pip-install).
+            onnx_bytes = paddle2onnx.export(inference_model_file(static),
+                                            str(Path(static) / f"{INFERENCE_PREFIX}.pdiparams"),
+                                            opset_version=ONNX_OPSET, auto_upgrade_opset=False)
+        except SystemExit:  # paddle2onnx logs the conversion error, then calls sys.exit(-1)
+            raise RuntimeError(f"paddle2onnx could not convert the {architecture} (its error is "
+                               "logged above)") from None
+    onnx_model = _name_onnx_graph(onnx_bytes, ONNX_OUTPUT_NAMES[architecture])
+    (directory / ONNX_FILE).write_bytes(onnx_model.SerializeToString())
+
+
+def _name_onnx_graph(onnx_bytes: bytes, output_names: tuple):
+    """paddle2onnx names the outputs fetch_name_0, ... and each input dimension on its own
+    (DynamicDimension.N): name the outputs after what they are, the input dimensions batch and
+    sequence (one pair shared by the three inputs)."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    graph = model.graph
+    if len(graph.output) > len(output_names):
+        raise RuntimeError(f"the ONNX graph has {len(graph.output)} outputs, expected {len(output_names)}")
+    renames = {value.name: name for value, name in zip(graph.output, output_names)}
+    for node in graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    for value in (*graph.output, *graph.value_info):
+        value.name = renames.get(value.name, value.name)
+    for value in graph.input:
+        for dim, name in zip(value.type.tensor_type.shape.dim, ("batch", "sequence")):
+            dim.dim_param = name
+    onnx.checker.check_model(model)
+    return model
 
 
 def inference_model_file(directory) -> str:
