@@ -274,6 +274,20 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_hub(args) -> int:
+    from paddle_wwm.integrations import hub_packaging
+
+    if args.hub_command == "package":
+        out = hub_packaging.write_module_dir(args.out, args.name, args.summary or f"{args.name}, packaged from {args.src}",
+                                          weights=args.src, overwrite=args.overwrite)
+        print(f"{args.src} -> {out} (module.py + weights/); install it with: paddle-wwm hub install {out}")
+        return 0
+    installed = hub_packaging.install(args.target)
+    print(f"installed {installed.name} {installed.version} -> {installed.directory}\n"
+          f'use it: hub.Module(name="{installed.name}", task="seq-cls", num_classes=2)')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paddle-wwm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -363,6 +377,19 @@ def build_parser() -> argparse.ArgumentParser:
                         f"predictor; onnx: model.onnx (opset {ONNX_OPSET}) for onnxruntime")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("hub", help="PaddleHub modules: install a zoo module, or package a checkpoint as one")
+    hub_sub = p.add_subparsers(dest="hub_command", required=True)
+    q = hub_sub.add_parser("install", help="install into $HUB_HOME/modules (then hub.Module(name=...) loads it)")
+    q.add_argument("target", help="zoo module name (e.g. chinese-roberta-wwm-ext, roberta-wwm-ext) or a module directory")
+    q.set_defaults(func=cmd_hub)
+    q = hub_sub.add_parser("package", help="write a module directory that carries a checkpoint's weights")
+    q.add_argument("src", help="checkpoint directory in any supported layout")
+    q.add_argument("out", help="output module directory")
+    q.add_argument("--name", required=True, help="the module's name for hub.Module(name=...)")
+    q.add_argument("--summary", default=None)
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=cmd_hub)
 
     p = sub.add_parser("quickstart", help="list the zoo, encode with rbt3, pre-train a tiny WWM model, fine-tune it")
     p.add_argument("--out", default="output/quickstart", help="where the prepared data and the model go")
