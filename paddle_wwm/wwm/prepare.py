@@ -14,6 +14,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -88,6 +89,9 @@ _WORKER: dict = {}
 def _init_worker(vocab_file: str | None, do_lower_case: bool, segmenter_spec: str | None) -> None:
     from paddle_wwm.tokenization import BertTokenizer
 
+    # Forked from a process that imported Paddle, whose SIGTERM handler reports a C++ "FatalError"
+    # when the pool is terminated at the end: that is how the pool stops, not an error.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     tokenizer = BertTokenizer(vocab_file, do_lower_case=do_lower_case)
     _WORKER["tokenizer"] = tokenizer
     _WORKER["is_subword"] = subword_flags(tokenizer.vocab)

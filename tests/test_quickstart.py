@@ -1,0 +1,45 @@
+"""The quickstart's serving stages (4: PaddleHub module by name, 5: Taskflow) on small random
+models: the hub module predicts what the fine-tuned classifier predicts, and Taskflow agrees with
+it on every review. (Stages 1-3 are the prepare/pretrain/finetune commands, tested in their own
+files; `make quickstart` runs all of them.)"""
+import sys
+
+import numpy as np
+
+from conftest import TINY, randomize_paddle_model, ran_in_fresh_process
+
+
+def test_hub_and_taskflow_stages_serve_the_fine_tuned_model(request, tmp_path, monkeypatch, capsys):
+    if ran_in_fresh_process(request):
+        return
+    assert "paddlehub" not in sys.modules
+    monkeypatch.setenv("HUB_HOME", str(tmp_path / "hub"))
+    import paddle
+
+    from paddle_wwm import quickstart
+    from paddle_wwm.finetuning.readers import read_examples
+    from paddle_wwm.finetuning.sample_data import write_sentiment_reviews
+    from paddle_wwm.modeling import BertConfig, BertForPretraining, BertForSequenceClassification
+    from paddle_wwm.tokenization import BertTokenizer
+
+    randomize_paddle_model(BertForPretraining(BertConfig(**TINY)), seed=1).save_pretrained(tmp_path / "pretrained")
+    classifier = randomize_paddle_model(BertForSequenceClassification(BertConfig(**TINY)), seed=2).eval()
+    classifier.save_pretrained(tmp_path / "finetuned")
+    dev_file = write_sentiment_reviews(tmp_path / "reviews", train=10, dev=40) / "dev.tsv"
+
+    hub_labels, hub_result = quickstart.serve_as_hub_module(tmp_path, tmp_path / "pretrained",
+                                                            tmp_path / "finetuned", dev_file)
+    examples = read_examples("chnsenticorp", dev_file).examples
+    encoded = BertTokenizer()([e.text_a for e in examples], max_seq_len=64, padding="longest", return_tensors="pd")
+    with paddle.no_grad():
+        logits = classifier(encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"]).numpy()
+    want = [quickstart.SENTIMENT_LABELS[i] for i in np.argmax(logits, axis=-1)]
+    assert hub_labels == want
+    accuracy = 100 * np.mean([label == quickstart.SENTIMENT_LABELS[e.label] for label, e in zip(want, examples)])
+    assert f"dev accuracy {accuracy:.1f}%" in hub_result
+    assert (tmp_path / "hub" / "modules" / quickstart.HUB_MODULE_NAME.replace("-", "_") / "weights").is_dir()
+
+    _, taskflow_result = quickstart.serve_with_taskflow(tmp_path, tmp_path / "pretrained", tmp_path / "finetuned",
+                                                        dev_file, hub_labels)
+    assert f"agrees with the hub module on {len(examples)}/{len(examples)} dev reviews" in taskflow_result
+    assert "fill_mask top-3" in taskflow_result
