@@ -3,15 +3,14 @@ state, and write them out again (atomically: into a temporary sibling, then rena
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from paddle_wwm.atomic_files import write_dir_atomic
 from paddle_wwm.modeling.config import BertConfig, ConfigError
 
 from . import names as name_maps
@@ -213,15 +212,11 @@ def write_checkpoint(checkpoint: Checkpoint, out_dir, layout: str = "paddle_wwm"
     temporary sibling directory that replaces out_dir only once complete."""
     if layout not in LAYOUT_NAMES:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_NAMES)}")
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out}: exists and is not empty (pass overwrite=True / --overwrite to replace it)")
     config = checkpoint.config
     architecture = checkpoint.architecture or architecture_of(checkpoint.state)
     check_shapes(checkpoint.state, config, "model")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         hf_arch, nlp_arch = _ARCHITECTURES[architecture]
         state = {k: np.asarray(v, dtype=np.float32) if np.asarray(v).dtype.kind == "f" else np.asarray(v)
                  for k, v in checkpoint.state.items()}
@@ -244,18 +239,8 @@ def write_checkpoint(checkpoint: Checkpoint, out_dir, layout: str = "paddle_wwm"
         config_dict.update(extra_config or {})
         (tmp / "config.json").write_text(json.dumps(config_dict, indent=2, ensure_ascii=False) + "\n", "utf-8")
         _tokenizer_files(tmp, checkpoint.vocab_file, config)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, backup / "old")
-            os.replace(tmp, out)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+
+    return write_dir_atomic(out_dir, write, overwrite=overwrite)
 
 
 def convert(src, dst, layout: str = "paddle_wwm", overwrite: bool = False) -> Checkpoint:

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from paddle_wwm.atomic_files import write_dir_atomic
 
 FORMATS = ("taskflow", "inference", "onnx")
 INFERENCE_PREFIX = "inference"
@@ -56,7 +57,7 @@ def export(src, out, fmt: str, overwrite: bool = False) -> Path:
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if out.exists() and any(out.iterdir()) and not overwrite:  # before any work: reading, loading, tracing
         raise FileExistsError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
     if fmt == "onnx":
         _require_paddle2onnx()
@@ -66,8 +67,8 @@ def export(src, out, fmt: str, overwrite: bool = False) -> Path:
         return write_checkpoint(_for_taskflow(checkpoint), out, layout="paddlenlp", overwrite=overwrite)
     architecture = _static_architecture(checkpoint, fmt)
     save = _save_inference if fmt == "inference" else _save_onnx
-    _write_atomically(out, lambda directory: _save_static(checkpoint, architecture, path, directory, save))
-    return out
+    return write_dir_atomic(out, lambda directory: _save_static(checkpoint, architecture, path, directory, save),
+                            overwrite=overwrite)
 
 
 def _for_taskflow(checkpoint):
@@ -88,21 +89,6 @@ def _static_architecture(checkpoint, fmt: str) -> str:
         raise ValueError(f"{checkpoint.source}: a {architecture} cannot be exported for {fmt}; "
                          f"exportable: {', '.join(STATIC_ARCHITECTURES)}")
     return architecture
-
-
-def _write_atomically(out: Path, write) -> None:
-    """write(directory) into a temporary sibling of out, which then replaces out."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _save_static(checkpoint, architecture: str, path: Path, directory: Path, save) -> None:

@@ -7,11 +7,11 @@ PaddleHub is imported only by ``install``.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
+
+from paddle_wwm.atomic_files import write_dir_atomic
 
 BUNDLED_WEIGHTS = "weights"
 # PaddleHub imports an installed module as a Python package named after it (- becomes _).
@@ -77,25 +77,16 @@ def write_module_dir(out, name: str, summary: str, zoo_name: str | None = None, 
     out = Path(out)
     if not _MODULE_NAME.match(name):
         raise HubModuleError(f"module name {name!r}: use letters, digits, '-' and '_', starting with a letter")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
     if (zoo_name is None) == (weights is None):
         raise ValueError("give exactly one of zoo_name and weights")
     checkpoint = read_checkpoint(weights) if weights is not None else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        (tmp / "module.py").write_text(module_source(name, summary, zoo_name), encoding="utf-8")
+
+    def write(directory: Path) -> None:
+        (directory / "module.py").write_text(module_source(name, summary, zoo_name), encoding="utf-8")
         if checkpoint is not None:
-            write_checkpoint(checkpoint, tmp / BUNDLED_WEIGHTS)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+            write_checkpoint(checkpoint, directory / BUNDLED_WEIGHTS)
+
+    return write_dir_atomic(out, write, overwrite=overwrite)
 
 
 def zoo_module_summary(name: str) -> str:
