@@ -6,6 +6,7 @@ fixes its directories when it is imported). No released weights can be downloade
 model store holds small random checkpoints under the zoo names (written straight into the
 store: `paddle-wwm import` would refuse a config that is not the zoo's).
 """
+import subprocess
 import sys
 from pathlib import Path
 
@@ -77,7 +78,13 @@ def test_every_zoo_module_installs_and_loads_by_name(request, tmp_path, monkeypa
     for zoo_name, seed in seeds.items():
         store_random_model(zoo_name, seed=seed)
     for name in ZOO_MODULES:
-        assert main(["hub", "install", name]) == 0
+        if name == "roberta-wwm-ext":  # PaddleHub's own command line, as its users type it
+            hub_cli = Path(sys.executable).with_name("hub")
+            done = subprocess.run([str(hub_cli), "install", str(ROOT / "hub_modules" / name)], capture_output=True,
+                                  text=True, timeout=300)
+            assert "Successfully installed roberta-wwm-ext" in done.stdout + done.stderr, done.stderr[-2000:]
+        else:
+            assert main(["hub", "install", name]) == 0
         assert (tmp_path / "hub" / "modules" / name.replace("-", "_") / "module.py").is_file()
 
     import paddlehub as hub
