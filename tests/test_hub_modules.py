@@ -235,8 +235,12 @@ def test_hub_trainer_fine_tunes_a_module_and_its_checkpoint_loads_back(task, req
     module.eval()
     _, want = module.predict(data, max_seq_len=32, batch_size=2, return_prob=True)
     reloaded = hub.Module(name="rbt3", task=task, label_map=label_map, load_checkpoint=str(saved))
-    _, got = reloaded.predict(data, max_seq_len=32, batch_size=2, return_prob=True)
+    labels, got = reloaded.predict(data, max_seq_len=32, batch_size=2, return_prob=True)
     np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float), atol=1e-6)
+    # `hub serving` calls the method PaddleHub registers as the serving one: it gives predict's labels.
+    assert getattr(reloaded, reloaded.serving_func_name)(data, max_seq_len=32, batch_size=2) == labels
+    if task == "token-cls":
+        assert [len(row) for row in labels] == [4, 4]  # one label per input token
 
 
 def test_qa_module_returns_the_best_span_by_the_official_rule(request, tmp_path, monkeypatch):

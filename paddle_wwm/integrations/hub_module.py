@@ -41,6 +41,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
+from paddlehub.module.module import serving
 from paddlehub.module.nlp_module import TransformerModule
 
 from paddle_wwm.integrations.hub_packaging import BUNDLED_WEIGHTS, HubModuleError
@@ -295,6 +296,15 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
         if self.task is None:
             return probs
         return (labels, probs.tolist()) if return_prob else labels
+
+    @serving
+    def predict_method(self, data, max_seq_len: int = 128, batch_size: int = 1, use_gpu: bool = False):
+        """What ``hub serving start -m NAME`` serves: ``predict``, or ``get_embedding`` for task
+        None. (PaddleHub's own version cuts each token-cls result by [1:len(text) + 1], which our
+        one-label-per-token results must not get.)"""
+        if self.task is None:
+            return self.get_embedding(data, use_gpu=use_gpu, max_seq_len=max_seq_len, batch_size=batch_size)
+        return self.predict(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
 
     def get_embedding(self, data, use_gpu: bool = False, max_seq_len: int = 512, batch_size: int = 32):
         """``[pooled_output, sequence_output]`` per item (lists of floats; the sequence holds
