@@ -339,6 +339,8 @@ def test_bad_requests_are_named(request, tmp_path, monkeypatch, capsys):
         hub.Module(name="rbt6", task="seq-cls", num_classes=2, load_checkpoint=str(tmp_path / "three"))
     with pytest.raises(HubModuleError, match="label_map has 3 labels but num_classes=2"):
         hub.Module(name="rbt6", task="seq-cls", num_classes=2, label_map={0: "a", 1: "b", 2: "c"})
+    with pytest.raises(HubModuleError, match=r"label_map keys must be the class indices 0..1, got \[1, 2\]"):
+        hub.Module(name="rbt6", task="seq-cls", label_map={1: "a", 2: "b"})
     with pytest.raises(HubModuleError, match="token-cls' needs label_map"):
         hub.Module(name="rbt6", task="token-cls", num_classes=3)
     with pytest.raises(FileNotFoundError, match="no-such.pdparams"):

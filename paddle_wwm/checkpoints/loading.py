@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from paddle_wwm import zoo
 
-from .layouts import read_checkpoint
+from .layouts import Checkpoint, read_checkpoint
 from .model_state import load_state, truncate_layers
 from .tensor_files import CheckpointError
 
@@ -11,7 +11,8 @@ _NUM_CLASSES_HEADS = ("BertForSequenceClassification", "BertForTokenClassificati
 
 
 def load_pretrained(cls, name_or_path, num_hidden_layers: int | None = None, **model_kwargs):
-    checkpoint = read_checkpoint(zoo.resolve(name_or_path))
+    """``name_or_path``: a zoo name, alias or directory, or a Checkpoint already read."""
+    checkpoint = name_or_path if isinstance(name_or_path, Checkpoint) else read_checkpoint(zoo.resolve(name_or_path))
     config, state = checkpoint.config, checkpoint.state
     if num_hidden_layers is not None:
         if not 0 < num_hidden_layers <= config.num_hidden_layers:

@@ -68,6 +68,8 @@ def normalise_task(task):
 def _num_classes(task, num_classes, label_map) -> int | None:
     if task not in _CLASSIFIER_TASKS:
         return None
+    if label_map is not None and sorted(label_map) != list(range(len(label_map))):
+        raise HubModuleError(f"label_map keys must be the class indices 0..{len(label_map) - 1}, got {sorted(label_map)}")
     if label_map is not None and num_classes is not None and len(label_map) != num_classes:
         raise HubModuleError(f"label_map has {len(label_map)} labels but num_classes={num_classes}")
     if num_classes is None:
@@ -92,17 +94,16 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
         self.num_classes = _num_classes(self.task, num_classes, label_map)
         self.label_map = label_map
         self.suffix = suffix
+        if self.task == "token-cls":
+            from paddlenlp.metrics import ChunkEvaluator
+
+            if not label_map:
+                raise HubModuleError("task 'token-cls' needs label_map (index -> BIO/BIOES tag) for its chunk metric")
+            self.metric = ChunkEvaluator(label_list=[label_map[i] for i in range(self.num_classes)], suffix=suffix)
         self.model = self._build_model(self.weights_dir(), kwargs)
         self.vocab_file = str(self.model.vocab_file)
         if load_checkpoint is not None:
             self.load_checkpoint(load_checkpoint)
-        if self.task == "token-cls":
-            from paddlenlp.metrics import ChunkEvaluator
-
-            labels = [label_map[i] for i in range(self.num_classes)] if label_map else None
-            if labels is None:
-                raise HubModuleError("task 'token-cls' needs label_map (index -> BIO/BIOES tag) for its chunk metric")
-            self.metric = ChunkEvaluator(label_list=labels, suffix=suffix)
         self._fast_tokenizer = None
         self.eval()
 
@@ -125,18 +126,15 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
         return bundled
 
     def _build_model(self, weights: Path, kwargs: dict):
-        if self.task is None:
-            return BertModel.from_pretrained(weights)
-        if self.task == "qa":
-            return BertForQuestionAnswering.from_pretrained(weights, **kwargs)
-        cls = _CLASSIFIER_TASKS[self.task]
         from paddle_wwm.checkpoints.layouts import read_checkpoint
 
-        head = read_checkpoint(weights).state.get("classifier.bias")
-        if head is not None and head.shape[0] != self.num_classes:
-            raise HubModuleError(f"{weights}: the checkpoint's classifier has {head.shape[0]} classes "
-                                 f"but num_classes={self.num_classes}")
-        return cls.from_pretrained(weights, num_classes=self.num_classes, **kwargs)
+        checkpoint = read_checkpoint(weights)
+        if self.task is None:
+            return BertModel.from_pretrained(checkpoint)
+        if self.task == "qa":
+            return BertForQuestionAnswering.from_pretrained(checkpoint, **kwargs)
+        self._check_classes(checkpoint.state.get("classifier.bias"), weights)
+        return _CLASSIFIER_TASKS[self.task].from_pretrained(checkpoint, num_classes=self.num_classes, **kwargs)
 
     def load_checkpoint(self, path) -> None:
         """Weights from ``hub.Trainer`` (``.../model.pdparams``, this module's state dict) or a
@@ -291,11 +289,11 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
             return self._predict_qa(items, max_seq_len, batch_size)
         if self.task == "token-cls":
             return self._predict_tokens(items, max_seq_len, split_char, batch_size, return_prob)
-        probs = self._run_sorted(items, max_seq_len, batch_size)
-        labels = [self._label(int(i)) for i in probs.argmax(-1)] if self.task else None
+        outputs = self._run_sorted(items, max_seq_len, batch_size)
         if self.task is None:
-            return probs
-        return (labels, probs.tolist()) if return_prob else labels
+            return outputs  # [pooled, sequence] per item
+        labels = [self._label(int(i)) for i in outputs.argmax(-1)]
+        return (labels, outputs.tolist()) if return_prob else labels
 
     @serving
     def predict_method(self, data, max_seq_len: int = 128, batch_size: int = 1, use_gpu: bool = False):
