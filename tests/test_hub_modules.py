@@ -345,6 +345,7 @@ def test_bad_requests_are_named(request, tmp_path, monkeypatch, capsys):
         hub.Module(name="rbt6", task="token-cls", num_classes=3)
     with pytest.raises(FileNotFoundError, match="no-such.pdparams"):
         hub.Module(name="rbt6", task="seq-cls", load_checkpoint=str(tmp_path / "no-such.pdparams"))
+    assert hub.Module(name="rbt6", task="sequence_classification").task == "seq-cls"  # PaddleHub 2.0's name
     module = hub.Module(name="rbt6", task="text-matching")
     with pytest.raises(HubModuleError, match=r"data\[1\] must be \[query, title\]"):
         module.predict([["a", "b"], ["only one"]])
