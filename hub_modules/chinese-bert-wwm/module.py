@@ -2,7 +2,7 @@
 
 BERT-wwm: Chinese Wikipedia (0.4B tokens), LAMB, NSP, from Google BERT (12 layers, hidden 768, 12 heads; weights hfl/chinese-bert-wwm)
 
-Written by paddle_wwm.integrations.hub_module.write_module_dir; all it does lives in
+Written by paddle_wwm.integrations.hub_packaging.write_module_dir; all it does lives in
 paddle_wwm.integrations.hub_module.WWMTransformerModule (pip install "paddle-wwm[hub]").
 """
 from paddlehub.module.module import moduleinfo

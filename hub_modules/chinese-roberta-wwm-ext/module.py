@@ -2,7 +2,7 @@
 
 RoBERTa-wwm-ext: AdamW, no NSP, 1M steps at 512 (12 layers, hidden 768, 12 heads; weights hfl/chinese-roberta-wwm-ext)
 
-Written by paddle_wwm.integrations.hub_module.write_module_dir; all it does lives in
+Written by paddle_wwm.integrations.hub_packaging.write_module_dir; all it does lives in
 paddle_wwm.integrations.hub_module.WWMTransformerModule (pip install "paddle-wwm[hub]").
 """
 from paddlehub.module.module import moduleinfo

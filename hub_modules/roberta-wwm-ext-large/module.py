@@ -2,7 +2,7 @@
 
 RoBERTa-wwm-ext-large: 24 layers, random init, 2M steps (24 layers, hidden 1024, 16 heads; weights hfl/chinese-roberta-wwm-ext-large)
 
-Written by paddle_wwm.integrations.hub_module.write_module_dir; all it does lives in
+Written by paddle_wwm.integrations.hub_packaging.write_module_dir; all it does lives in
 paddle_wwm.integrations.hub_module.WWMTransformerModule (pip install "paddle-wwm[hub]").
 """
 from paddlehub.module.module import moduleinfo

@@ -61,13 +61,12 @@ def export(src, out, fmt: str, overwrite: bool = False) -> Path:
         raise FileExistsError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
     if fmt == "onnx":
         _require_paddle2onnx()
-    path = zoo.resolve(src)
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(zoo.resolve(src))
     if fmt == "taskflow":
         return write_checkpoint(_for_taskflow(checkpoint), out, layout="paddlenlp", overwrite=overwrite)
     architecture = _static_architecture(checkpoint, fmt)
     save = _save_inference if fmt == "inference" else _save_onnx
-    return write_dir_atomic(out, lambda directory: _save_static(checkpoint, architecture, path, directory, save),
+    return write_dir_atomic(out, lambda directory: _save_static(checkpoint, architecture, directory, save),
                             overwrite=overwrite)
 
 
@@ -91,12 +90,12 @@ def _static_architecture(checkpoint, fmt: str) -> str:
     return architecture
 
 
-def _save_static(checkpoint, architecture: str, path: Path, directory: Path, save) -> None:
+def _save_static(checkpoint, architecture: str, directory: Path, save) -> None:
     """The model in eval mode, handed to save(model, architecture, directory); then its
     config.json (with the architecture) and vocab.txt beside what save wrote."""
     from paddle_wwm.modeling import MODEL_CLASSES
 
-    model = MODEL_CLASSES[architecture].from_pretrained(path)
+    model = MODEL_CLASSES[architecture].from_pretrained(checkpoint)  # the checkpoint export() read
     model.eval()
     save(model, architecture, directory)
     config = {"architectures": [architecture], **checkpoint.config.to_dict()}

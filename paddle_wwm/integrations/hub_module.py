@@ -226,9 +226,9 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
     def _token_outputs(self, logits, probs, attention_mask, seq_lengths, labels):
         # PaddleHub's SeqLabelingDataset labels padding with -100 (its ignore_label) and [CLS] /
         # [SEP] with the no-entity tag; positions past seq_lengths (when given) count as padding.
-        positions = paddle.arange(labels.shape[1]).unsqueeze(0)
         real = (labels != IGNORE_LABEL) & (attention_mask > 0)
         if seq_lengths is not None:
+            positions = paddle.arange(labels.shape[1]).unsqueeze(0)
             real = real & (positions < seq_lengths.reshape([-1, 1]))
         real = real.astype(logits.dtype)
         safe_labels = paddle.where(labels == IGNORE_LABEL, paddle.zeros_like(labels), labels)
@@ -315,12 +315,9 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
         return self.label_map[index] if self.label_map else index
 
     def _encode(self, items, max_seq_len):
-        if self.task == "text-matching":
-            queries = self.fast_tokenizer([i[0] for i in items], max_seq_len=max_seq_len, padding="longest",
-                                          return_tensors="pd")
-            titles = self.fast_tokenizer([i[1] for i in items], max_seq_len=max_seq_len, padding="longest",
-                                         return_tensors="pd")
-            return queries, titles
+        if self.task == "text-matching":  # query and title encoded apart: (queries, titles)
+            return tuple(self.fast_tokenizer([i[k] for i in items], max_seq_len=max_seq_len, padding="longest",
+                                             return_tensors="pd") for k in (0, 1))
         pairs = [i[1] for i in items] if len(items[0]) == 2 else None
         return self.fast_tokenizer([i[0] for i in items], pairs, max_seq_len=max_seq_len, padding="longest",
                                    return_tensors="pd")

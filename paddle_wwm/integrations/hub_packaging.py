@@ -26,7 +26,7 @@ MODULE_TEMPLATE = '''"""PaddleHub module {name} (paddle-wwm).
 
 {summary}
 
-Written by paddle_wwm.integrations.hub_module.write_module_dir; all it does lives in
+Written by paddle_wwm.integrations.hub_packaging.write_module_dir; all it does lives in
 paddle_wwm.integrations.hub_module.WWMTransformerModule (pip install "paddle-wwm[hub]").
 """
 from paddlehub.module.module import moduleinfo
@@ -110,19 +110,18 @@ def install(name_or_dir) -> type:
     checkout, or (an installed wheel has no hub_modules/) the same module.py written afresh."""
     from paddlehub.module.manager import LocalModuleManager
 
-    directory = Path(name_or_dir)
+    directory, name = Path(name_or_dir), str(name_or_dir)
     if (directory / "module.py").is_file():
         return LocalModuleManager().install(directory=str(directory))
     names = zoo_module_names()
-    if str(name_or_dir) not in names:
-        raise HubModuleError(f"{name_or_dir!r} is neither a module directory (with module.py) nor a zoo "
+    if name not in names:
+        raise HubModuleError(f"{name!r} is neither a module directory (with module.py) nor a zoo "
                              f"module; zoo modules: {', '.join(names)}")
-    checkout = Path(__file__).resolve().parents[2] / "hub_modules" / str(name_or_dir)
+    checkout = Path(__file__).resolve().parents[2] / "hub_modules" / name
     if (checkout / "module.py").is_file():
         return LocalModuleManager().install(directory=str(checkout))
     with tempfile.TemporaryDirectory() as tmp:
-        module_dir = write_module_dir(Path(tmp) / str(name_or_dir), str(name_or_dir),
-                                      zoo_module_summary(str(name_or_dir)), zoo_name=names[str(name_or_dir)])
+        module_dir = write_module_dir(Path(tmp) / name, name, zoo_module_summary(name), zoo_name=names[name])
         return LocalModuleManager().install(directory=str(module_dir))
 
 
