@@ -12,12 +12,13 @@ from paddle_wwm import runtime
 from paddle_wwm.cli import main
 from paddle_wwm.integrations.export import ONNX_OPSET, inference_model_file
 from paddle_wwm.modeling import (BertConfig, BertForMaskedLM, BertForPretraining, BertForQuestionAnswering,
-                                 BertForSequenceClassification, BertModel)
+                                 BertForSequenceClassification, BertForTextMatching, BertModel)
 from paddle_wwm.tokenization import BertTokenizer
 
 TASK_HEADS = [
     pytest.param(lambda config: BertForSequenceClassification(config, num_classes=3), id="seq-cls"),
     pytest.param(lambda config: BertForQuestionAnswering(config, answer_types=4), id="qa"),  # CJRC's head too
+    pytest.param(BertForPretraining, id="pretraining-as-mlm"),  # exported as its BertForMaskedLM
 ]
 
 
@@ -31,8 +32,12 @@ def exported(make, tmp_path, fmt):
 
 
 def dygraph_outputs(model, batch) -> list:
+    """The model's outputs as numpy arrays; a BertForPretraining's MLM logits only (its export
+    is the BertForMaskedLM)."""
     with paddle.no_grad():
         outputs = model(*(paddle.to_tensor(a) for a in batch))
+    if isinstance(model, BertForPretraining):
+        outputs = outputs[:1]
     return [t.numpy() for t in (outputs if isinstance(outputs, (tuple, list)) else [outputs])]
 
 
@@ -67,7 +72,8 @@ def test_onnx_export_gives_the_dygraph_outputs_for_any_batch_and_length(make, tm
     model, out = exported(make, tmp_path, "onnx")
     graph = onnx.load(str(out / "model.onnx"))
     assert [o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")] == [ONNX_OPSET]
-    assert json.loads((out / "config.json").read_text())["architectures"] == [type(model).__name__]
+    architecture = "BertForMaskedLM" if isinstance(model, BertForPretraining) else type(model).__name__
+    assert json.loads((out / "config.json").read_text())["architectures"] == [architecture]
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     assert names == ["input_ids", "token_type_ids", "attention_mask"]
@@ -114,6 +120,31 @@ def test_taskflow_export_of_a_pretrained_model_fills_masks_as_ours_does(tmp_path
         np.testing.assert_allclose([r["score"] for r in result], probs, rtol=1e-5)
 
 
+def test_taskflow_text_classification_as_users_type_it(tmp_path, request):
+    """The README's call, Taskflow's defaults and a batch size: text_classification converts the
+    export to a static program (OUT/static/) and runs it through Paddle Inference. Texts of
+    several lengths, in padded batches, get the probabilities our classifier gives each alone."""
+    if ran_in_fresh_process(request):
+        return
+    pytest.importorskip("paddlenlp")
+    model, task_path = exported(lambda config: BertForSequenceClassification(config, num_classes=3), tmp_path,
+                                "taskflow")
+    from paddlenlp import Taskflow
+
+    texts = ["这家酒店的服务很好，房间干净", "太差了", "早餐丰富，位置方便，下次还来", "隔音差"]
+    labels = {0: "negative", 1: "neutral", 2: "positive"}
+    results = Taskflow("text_classification", task_path=str(task_path), id2label=labels, batch_size=3)(texts)
+    tokenizer = BertTokenizer.from_pretrained(tmp_path / "model")
+    assert [r["text"] for r in results] == texts
+    for text, result in zip(texts, results):
+        encoded = tokenizer(text, return_tensors="np")
+        logits = dygraph_outputs(model, [encoded[n] for n in ("input_ids", "token_type_ids", "attention_mask")])[0][0]
+        probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        (prediction,) = result["predictions"]
+        assert prediction["label"] == labels[int(np.argmax(probs))]
+        assert prediction["score"] == pytest.approx(float(probs.max()), rel=1e-5)
+
+
 @pytest.mark.parametrize("source", ["ours BertForPretraining", "ours BertForMaskedLM", "HF BertForPreTraining"])
 def test_paddlenlp_masked_lm_from_a_taskflow_export_gives_our_mlm_logits(source, tmp_path, request):
     pytest.importorskip("paddlenlp")
@@ -137,12 +168,13 @@ def test_paddlenlp_masked_lm_from_a_taskflow_export_gives_our_mlm_logits(source,
 
 
 def test_export_refuses_what_it_cannot_do(tmp_path, capsys):
-    BertForPretraining(BertConfig(**TINY)).save_pretrained(tmp_path / "pretraining")
-    assert main(["export", str(tmp_path / "pretraining"), str(tmp_path / "x"), "--format", "inference"]) == 2
-    assert "a BertForPretraining cannot be exported for inference" in capsys.readouterr().err
-    assert main(["export", str(tmp_path / "pretraining"), str(tmp_path / "x"), "--format", "onnx"]) == 2
-    assert "a BertForPretraining cannot be exported for onnx" in capsys.readouterr().err
+    BertForTextMatching(BertConfig(**TINY)).save_pretrained(tmp_path / "matching")  # two inputs: query, title
+    assert main(["export", str(tmp_path / "matching"), str(tmp_path / "x"), "--format", "inference"]) == 2
+    assert "a BertForTextMatching cannot be exported for inference" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "matching"), str(tmp_path / "x"), "--format", "onnx"]) == 2
+    assert "a BertForTextMatching cannot be exported for onnx" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    BertForPretraining(BertConfig(**TINY)).save_pretrained(tmp_path / "pretraining")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("earlier results")
     assert main(["export", str(tmp_path / "pretraining"), str(tmp_path / "busy"), "--format", "taskflow"]) == 2

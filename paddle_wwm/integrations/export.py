@@ -20,8 +20,10 @@
   old enough for the runtimes in use (onnxruntime since 1.13, TensorRT since 8.6). GELU stays an
   Erf expression (a Gelu operator needs opset 20). paddle2onnx 2.1 accepts opsets 7-21 only.
 
-``inference`` and ``onnx`` take the architectures in ``STATIC_ARCHITECTURES``. Every format
-writes into a temporary sibling directory that replaces OUT only when complete.
+``inference`` and ``onnx`` take the architectures in ``STATIC_ARCHITECTURES``; a
+``BertForPretraining`` (``pretrain``'s ``final/``) goes out as its ``BertForMaskedLM``, as for
+Taskflow, so that a pre-trained model fills masks through Paddle Inference or onnxruntime. Every
+format writes into a temporary sibling directory that replaces OUT only when complete.
 """
 from __future__ import annotations
 
@@ -61,17 +63,18 @@ def export(src, out, fmt: str, overwrite: bool = False) -> Path:
         raise FileExistsError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
     if fmt == "onnx":
         _require_paddle2onnx()
-    checkpoint = read_checkpoint(zoo.resolve(src))
+    checkpoint = _without_nsp_head(read_checkpoint(zoo.resolve(src)))
     if fmt == "taskflow":
-        return write_checkpoint(_for_taskflow(checkpoint), out, layout="paddlenlp", overwrite=overwrite)
+        return write_checkpoint(checkpoint, out, layout="paddlenlp", overwrite=overwrite)
     architecture = _static_architecture(checkpoint, fmt)
     save = _save_inference if fmt == "inference" else _save_onnx
     return write_dir_atomic(out, lambda directory: _save_static(checkpoint, architecture, directory, save),
                             overwrite=overwrite)
 
 
-def _for_taskflow(checkpoint):
-    """The checkpoint as Taskflow should get it: a BertForPretraining without its NSP head."""
+def _without_nsp_head(checkpoint):
+    """A BertForPretraining as a BertForMaskedLM (no export format serves next-sentence
+    prediction); any other checkpoint as it is."""
     from paddle_wwm.checkpoints.layouts import architecture_of
 
     if (checkpoint.architecture or architecture_of(checkpoint.state)) != "BertForPretraining":
