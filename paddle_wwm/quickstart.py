@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,16 @@ class Report:
         write_json_atomic(path, {"stages": [vars(s) for s in self.stages]})
 
 
+# Warnings the quickstart's own calls raise inside PaddleHub, Paddle and PaddleNLP, harmless there
+# and no business of its reader (a user's own code still sees them).
+_FOREIGN_WARNINGS = ("Setuptools is replacing distutils",  # importing paddlehub
+                     "Tensor do not have 'place' interface",  # Taskflow's to_static conversion
+                     "Truncation was not explicitly activated")  # Taskflow fill_mask's own tokenizer call
+
+
 def run(args) -> int:
+    for message in _FOREIGN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     root = Path(args.out)
     report = Report()
     report.timed("0 the zoo and rbt3", lambda: encode_with_rbt3(args.text))
@@ -217,6 +227,7 @@ def serve_with_taskflow(root: Path, pretrained: Path, finetuned: Path, dev_file:
     agree = sum(a == b for a, b in zip(labels, hub_labels))
     fill = Taskflow("fill_mask", task_path=str(masked_lm), top_k=3)
     guesses = fill([FILL_MASK_TEXT])[0]  # one list of top_k guesses per text
-    print(f"  fill_mask {FILL_MASK_TEXT}: " + ", ".join(f"{g['token_str']} {g['score']:.2f}" for g in guesses))
+    tokens = [g["token_str"].replace(" ", "") for g in guesses]  # PaddleNLP spells [UNK] as "[ U N K ]"
+    print(f"  fill_mask {FILL_MASK_TEXT}: " + ", ".join(f"{t} {g['score']:.2f}" for t, g in zip(tokens, guesses)))
     return None, (f"text_classification agrees with the hub module on {agree}/{len(examples)} dev reviews; "
-                  f"fill_mask top-3 for [MASK] in {FILL_MASK_TEXT}: {' '.join(g['token_str'].replace(' ', '') for g in guesses)}")
+                  f"fill_mask top-3 for [MASK] in {FILL_MASK_TEXT}: {' '.join(tokens)}")
