@@ -351,6 +351,12 @@ def test_bad_requests_are_named(request, tmp_path, monkeypatch, capsys):
         module.predict([["a", "b"], ["only one"]])
     with pytest.raises(HubModuleError, match="get_embedding needs task=None"):
         module.get_embedding([["a"]])
+    with pytest.raises(HubModuleError, match=r"max_seq_len must be an int in 3..64 \(the model's positions\), "
+                                             "got 128"):
+        module.predict([["a", "b"]], max_seq_len=128)  # TINY has 64 positions
+    (_, sequence), = hub.Module(name="rbt6").get_embedding([["北" * 100]])
+    assert len(sequence) == 64  # unasked, max_seq_len is cut to the model's positions
+    assert len(module.predict([["北" * 100, "京" * 100]])) == 1
     assert main(["hub", "install", "no-such-model"]) == 2
     assert "neither a module directory" in capsys.readouterr().err
     assert main(["hub", "package", str(tmp_path / "three"), str(tmp_path / "m"), "--name", "bad name"]) == 2

@@ -49,6 +49,7 @@ from paddle_wwm.modeling import (BertForQuestionAnswering, BertForSequenceClassi
                                  BertForTokenClassification, BertModel)
 
 IGNORE_LABEL = -100  # PaddleHub's SeqLabelingDataset label for padding
+DEFAULT_MAX_SEQ_LEN = 128  # PaddleHub's TransformerModule.predict default
 
 TASKS = (None, "seq-cls", "token-cls", "text-matching", "qa")
 # PaddleHub 2.0's names for the first two tasks.
@@ -273,17 +274,19 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
         return {"metrics": metrics}
 
     # -- inference ------------------------------------------------------------------------------
-    def predict(self, data, max_seq_len: int = 128, split_char: str = "\002", batch_size: int = 1,
+    def predict(self, data, max_seq_len: int | None = None, split_char: str = "\002", batch_size: int = 1,
                 use_gpu: bool = False, return_prob: bool = False):
         """Labels for each item of ``data`` (each a list of one text, or two for pairs and
         text-matching; qa: ``[question, context]``), as ``label_map`` names them (indices
         without one). ``return_prob``: also the probabilities. qa returns per item a dict
         ``text`` (exact substring of the context), ``start``, ``end`` (character offsets),
-        ``probability``."""
+        ``probability``. ``max_seq_len`` defaults to 128 tokens (PaddleHub's default), or the
+        model's positions where it has fewer; a larger value than the model's positions is an error."""
         _set_device(use_gpu)
         items = _check_data(data, self.task)
         if batch_size < 1:
             raise HubModuleError(f"batch_size must be >= 1, got {batch_size}")
+        max_seq_len = self._max_seq_len(max_seq_len, DEFAULT_MAX_SEQ_LEN)
         self.eval()
         if self.task == "qa":
             return self._predict_qa(items, max_seq_len, batch_size)
@@ -296,7 +299,7 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
         return (labels, outputs.tolist()) if return_prob else labels
 
     @serving
-    def predict_method(self, data, max_seq_len: int = 128, batch_size: int = 1, use_gpu: bool = False):
+    def predict_method(self, data, max_seq_len: int | None = None, batch_size: int = 1, use_gpu: bool = False):
         """What ``hub serving start -m NAME`` serves: ``predict``, or ``get_embedding`` for task
         None. (PaddleHub's own version cuts each token-cls result by [1:len(text) + 1], which our
         one-label-per-token results must not get.)"""
@@ -304,12 +307,25 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
             return self.get_embedding(data, use_gpu=use_gpu, max_seq_len=max_seq_len, batch_size=batch_size)
         return self.predict(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
 
-    def get_embedding(self, data, use_gpu: bool = False, max_seq_len: int = 512, batch_size: int = 32):
+    def get_embedding(self, data, use_gpu: bool = False, max_seq_len: int | None = None, batch_size: int = 32):
         """``[pooled_output, sequence_output]`` per item (lists of floats; the sequence holds
-        one row per token of the item, [CLS] and [SEP] included)."""
+        one row per token of the item, [CLS] and [SEP] included). ``max_seq_len`` defaults to
+        the model's positions (512 for the zoo)."""
         if self.task is not None:
             raise HubModuleError(f"get_embedding needs task=None, this module was built with task {self.task!r}")
-        return self.predict(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
+        return self.predict(data, max_seq_len=self._max_seq_len(max_seq_len, None), batch_size=batch_size,
+                            use_gpu=use_gpu)
+
+    def _max_seq_len(self, asked: int | None, default: int | None) -> int:
+        """What the caller asked for, checked against the position embeddings; unasked, the
+        default cut to them (None: all of them)."""
+        positions = self.model.config.max_position_embeddings
+        if asked is None:
+            return positions if default is None else min(default, positions)
+        if not isinstance(asked, int) or not 3 <= asked <= positions:  # [CLS] a token [SEP] at least
+            raise HubModuleError(f"max_seq_len must be an int in 3..{positions} (the model's positions), "
+                                 f"got {asked!r}")
+        return asked
 
     def _label(self, index: int):
         return self.label_map[index] if self.label_map else index
