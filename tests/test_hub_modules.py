@@ -6,6 +6,8 @@ fixes its directories when it is imported). No released weights can be downloade
 model store holds small random checkpoints under the zoo names (written straight into the
 store: `paddle-wwm import` would refuse a config that is not the zoo's).
 """
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -241,6 +243,72 @@ def test_hub_trainer_fine_tunes_a_module_and_its_checkpoint_loads_back(task, req
     assert getattr(reloaded, reloaded.serving_func_name)(data, max_seq_len=32, batch_size=2) == labels
     if task == "token-cls":
         assert [len(row) for row in labels] == [4, 4]  # one label per input token
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _post_json(url: str, payload: dict, timeout: float = 30) -> dict:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def test_hub_serving_answers_with_predict_over_http(request, tmp_path, monkeypatch):
+    """`hub serving start -c config.json` (PaddleHub's own server, its config format: JSON label_map
+    keys are strings) answers POST /predict/rbt3 with the labels predict gives in process; a bad
+    request comes back as PaddleHub's error status with our message."""
+    if in_fresh_hub(request, tmp_path, monkeypatch):
+        return
+    import json
+    import time
+    import urllib.error
+
+    from paddle_wwm.integrations.hub_packaging import install
+    from paddle_wwm.modeling import BertForSequenceClassification
+
+    store_random_model("rbt3", seed=4, make=lambda c: BertForSequenceClassification(c, num_classes=2))
+    install("rbt3")
+    port = _free_port()
+    init_args = {"version": "0.1.0", "task": "seq-cls", "num_classes": 2, "label_map": {"0": "neg", "1": "pos"}}
+    config = {"modules_info": {"rbt3": {"init_args": init_args, "predict_args": {"max_seq_len": 32, "batch_size": 4}}},
+              "port": port, "use_multiprocess": False, "use_gpu": False}
+    (tmp_path / "serving.json").write_text(json.dumps(config), encoding="utf-8")
+    log = open(tmp_path / "serving.log", "w")
+    server = subprocess.Popen([str(Path(sys.executable).with_name("hub")), "serving", "start", "-c",
+                               str(tmp_path / "serving.json")], stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    url = f"http://127.0.0.1:{port}/predict/rbt3"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                answer = _post_json(url, {"data": [[t] for t in REVIEWS]})
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None and time.monotonic() < deadline, \
+                    (tmp_path / "serving.log").read_text()[-3000:]
+                time.sleep(1)
+        import paddlehub as hub
+
+        module = hub.Module(name="rbt3", task="seq-cls", num_classes=2, label_map={0: "neg", 1: "pos"})
+        assert answer == {"status": "000", "msg": "", "results": module.predict([[t] for t in REVIEWS],
+                                                                                 max_seq_len=32, batch_size=4)}
+        bad = _post_json(url, {"data": [[REVIEWS[0], REVIEWS[1]], [REVIEWS[2]]]})
+        assert bad["status"] == "101" and "do not mix single texts and pairs" in bad["msg"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
 
 
 def test_qa_module_returns_the_best_span_by_the_official_rule(request, tmp_path, monkeypatch):
