@@ -14,6 +14,7 @@ from pathlib import Path
 from paddle_wwm.atomic_files import write_dir_atomic
 
 BUNDLED_WEIGHTS = "weights"
+CHECKOUT_MODULES = Path(__file__).resolve().parents[2] / "hub_modules"  # a source checkout's; a wheel has none
 # PaddleHub imports an installed module as a Python package named after it (- becomes _).
 _MODULE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -117,7 +118,7 @@ def install(name_or_dir) -> type:
     if name not in names:
         raise HubModuleError(f"{name!r} is neither a module directory (with module.py) nor a zoo "
                              f"module; zoo modules: {', '.join(names)}")
-    checkout = Path(__file__).resolve().parents[2] / "hub_modules" / name
+    checkout = CHECKOUT_MODULES / name
     if (checkout / "module.py").is_file():
         return LocalModuleManager().install(directory=str(checkout))
     with tempfile.TemporaryDirectory() as tmp:
