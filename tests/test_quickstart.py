@@ -1,7 +1,6 @@
-"""The quickstart's serving stages (4: PaddleHub module by name, 5: Taskflow) on small random
+"""The quickstart. Its serving stages (4: PaddleHub module by name, 5: Taskflow) on small random
 models: the hub module predicts what the fine-tuned classifier predicts, and Taskflow agrees with
-it on every review. (Stages 1-3 are the prepare/pretrain/finetune commands, tested in their own
-files; `make quickstart` runs all of them.)"""
+it on every review. Then the whole `paddle-wwm quickstart` as `make quickstart` runs it, twice."""
 import sys
 
 import numpy as np
@@ -43,3 +42,30 @@ def test_hub_and_taskflow_stages_serve_the_fine_tuned_model(request, tmp_path, m
                                                         dev_file, hub_labels)
     assert f"agrees with the hub module on {len(examples)}/{len(examples)} dev reviews" in taskflow_result
     assert "fill_mask top-3" in taskflow_result
+
+
+def test_the_whole_quickstart_runs_and_a_second_run_reuses_its_stages(tmp_path):
+    """`paddle-wwm quickstart` as `make quickstart` runs it (fewer pre-training steps): every stage
+    reports, the fine-tuned model beats chance on the dev reviews, the hub module and Taskflow
+    agree on all of them; run again, it reuses prepare, pre-training and fine-tuning."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "HUB_HOME"}  # the quickstart's own OUT/hub-home
+    command = [str(Path(sys.executable).with_name("paddle-wwm")), "quickstart", "--out", str(tmp_path / "qs"),
+               "--steps", "20"]
+    for run in ("first", "second"):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        stages = {s["name"].split()[0]: s["result"] for s in json.loads((tmp_path / "qs" / "report.json").read_text())["stages"]}
+        assert sorted(stages) == ["0", "1", "2", "3", "4", "5"]
+        reused = [name for name, result in stages.items() if "(reused" in result]
+        assert reused == ([] if run == "first" else ["1", "2", "3"]), stages
+        assert "20 steps, loss" in stages["2"]
+        accuracy = float(stages["3"].split("dev accuracy ")[1].split("%")[0])
+        assert accuracy > 60.0, stages["3"]  # 400 balanced reviews: chance is 50%
+        assert f"dev accuracy {accuracy:.1f}%" in stages["4"]  # the hub module scores what fine-tuning did
+        assert "agrees with the hub module on 400/400 dev reviews" in stages["5"]
+    assert (tmp_path / "qs" / "hub-home" / "modules" / "wwm_quickstart_tiny" / "weights").is_dir()
