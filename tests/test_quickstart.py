@@ -59,7 +59,8 @@ def test_the_whole_quickstart_runs_and_a_second_run_reuses_its_stages(tmp_path):
     for run in ("first", "second"):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        stages = {s["name"].split()[0]: s["result"] for s in json.loads((tmp_path / "qs" / "report.json").read_text())["stages"]}
+        report = json.loads((tmp_path / "qs" / "report.json").read_text())
+        stages = {s["name"].split()[0]: s["result"] for s in report["stages"]}
         assert sorted(stages) == ["0", "1", "2", "3", "4", "5"]
         reused = [name for name, result in stages.items() if "(reused" in result]
         assert reused == ([] if run == "first" else ["1", "2", "3"]), stages
