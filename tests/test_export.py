@@ -86,6 +86,13 @@ def test_onnx_export_gives_the_dygraph_outputs_for_any_batch_and_length(make, tm
             np.testing.assert_allclose(theirs, ours, atol=1e-5)
 
 
+def softmax(logits) -> np.ndarray:
+    """Probabilities of one row of logits, in float64."""
+    scores = np.asarray(logits, dtype=np.float64)
+    probs = np.exp(scores - scores.max())
+    return probs / probs.sum()
+
+
 FILL_MASK_TEXTS = ["哈工大讯[MASK]联合实验室", "中文全词覆[MASK]预训练模型发布了"]
 
 
@@ -95,9 +102,7 @@ def our_top_k(model, tokenizer, text, k):
     with paddle.no_grad():
         logits = model(*(paddle.to_tensor(encoded[n]) for n in ("input_ids", "token_type_ids", "attention_mask")))[0]
     position = list(encoded["input_ids"][0]).index(tokenizer.mask_token_id)
-    scores = logits.numpy()[0, position].astype(np.float64)
-    probs = np.exp(scores - scores.max())
-    probs /= probs.sum()
+    probs = softmax(logits.numpy()[0, position])
     top = np.argsort(-probs)[:k]
     return top.tolist(), probs[top]
 
@@ -139,7 +144,7 @@ def test_taskflow_text_classification_as_users_type_it(tmp_path, request):
     for text, result in zip(texts, results):
         encoded = tokenizer(text, return_tensors="np")
         logits = dygraph_outputs(model, [encoded[n] for n in ("input_ids", "token_type_ids", "attention_mask")])[0][0]
-        probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        probs = softmax(logits)
         (prediction,) = result["predictions"]
         assert prediction["label"] == labels[int(np.argmax(probs))]
         assert prediction["score"] == pytest.approx(float(probs.max()), rel=1e-5)
