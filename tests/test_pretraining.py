@@ -1,6 +1,7 @@
 """`paddle-wwm pretrain`: recipes checked before any work, the optimizer's weight decay against
 hand-worked values, the loss falling on the shipped corpus, fleet data parallelism over 2 gloo
 processes against 1 process with accumulation, and an exact resume after SIGKILL."""
+import dataclasses
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ from paddle_wwm.pretraining.checkpoint import finished_checkpoints
 from paddle_wwm.pretraining.metrics import read_log
 from paddle_wwm.pretraining.trainer import build_model
 from paddle_wwm.training.optimizer import build_optimizer, no_decay_names
+from paddle_wwm.wwm.dataset import WWMConfig
 from paddle_wwm.wwm.prepare import PrepareSettings, prepare
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,6 +113,17 @@ def test_shipped_recipes_load(data_dir):
     assert (roberta.optimizer.name, roberta.data.nsp, roberta.data.masking) == ("adamw", False, "static")
     rbt3 = load_config(REPO / "configs" / "pretrain" / "rbt3.yaml", [f"data.dir={data_dir}"])
     assert rbt3.model.init_layers == 3
+
+
+def test_the_data_section_is_wwm_config_with_the_data_directory(tmp_path, data_dir):
+    recipe = write_recipe(tmp_path / "r.yaml", data_dir, tmp_path / "out")
+    config = load_config(recipe, ["data.masking=static", "data.dupe_factor=3", "train.seed=9"])
+    assert {f.name for f in dataclasses.fields(config.data)} == (
+        {"dir"} | {f.name for f in dataclasses.fields(WWMConfig)} - {"seed"})
+    assert config.data.wwm_config(seed=config.train.seed) == WWMConfig(max_seq_len=64, nsp=True, masking="static",
+                                                                       dupe_factor=3, seed=9)
+    with pytest.raises(PretrainConfigError, match="data.seed: unknown key"):  # the recipe's seed is train.seed
+        load_config(recipe, ["data.seed=1"])
 
 
 # -- the optimizer's weight decay ----------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from paddle_wwm.sectioned_config import read_sections
 from paddle_wwm.training.optimizer_config import OptimizerSection
+from paddle_wwm.wwm.dataset import WWMConfig
 from paddle_wwm.zoo import CONFIG_DIR
 
 RECIPES_DIR = CONFIG_DIR.parent / "pretrain"  # configs/pretrain, wherever zoo found configs/
@@ -30,16 +31,23 @@ class ModelSection:
     recompute: bool = False  # recompute each encoder layer in the backward pass (memory for time)
 
 
-@dataclass
-class DataSection:
-    dir: str = ""  # output of `paddle-wwm prepare`
-    max_seq_len: int = 128
-    nsp: bool = True
-    masking: str = "dynamic"  # or "static" (dupe_factor fixed copies, as RoBERTa-wwm-ext)
-    dupe_factor: int = 10
-    short_seq_prob: float = 0.1
-    mask_prob: float = 0.15
-    max_predictions: int | None = None  # None: 20 at 128, 80 at 512
+def _data_section() -> type:
+    """The recipe's data section: ``dir`` (the output of `paddle-wwm prepare`), then the fields of
+    :class:`WWMConfig` with their defaults, bar its seed (the recipe's is train.seed)."""
+    hints = typing.get_type_hints(WWMConfig)
+    fields = [("dir", str, field(default=""))]
+    fields += [(f.name, hints[f.name], field(default=f.default)) for f in dataclasses.fields(WWMConfig)
+               if f.name != "seed"]
+
+    def wwm_config(self, seed: int) -> WWMConfig:
+        """The packing and masking settings of this section, with ``seed``."""
+        return WWMConfig(seed=seed, **{name: getattr(self, name) for name, _, _ in fields if name != "dir"})
+
+    return dataclasses.make_dataclass("DataSection", fields, namespace={"wwm_config": wwm_config,
+                                                                        "__module__": __name__})
+
+
+DataSection = _data_section()
 
 
 @dataclass

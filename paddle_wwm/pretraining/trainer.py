@@ -25,7 +25,7 @@ from paddle_wwm.tokenization import BertTokenizer
 from paddle_wwm.training.batches import GlobalBatches
 from paddle_wwm.training.loop import optimizer_steps, progress_bar
 from paddle_wwm.training.optimizer import build_optimizer
-from paddle_wwm.wwm.dataset import WWMCollator, WWMConfig, WWMDataset
+from paddle_wwm.wwm.dataset import WWMCollator, WWMDataset
 from paddle_wwm.wwm.prepare import vocab_md5
 
 from .checkpoint import ResumeError, finished_checkpoints, load_checkpoint, save_checkpoint
@@ -139,10 +139,7 @@ def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
     config.accumulation_steps(ctx.world_size)  # the error, before any work, if the global batch does not divide
 
     tokenizer = BertTokenizer()
-    wwm_config = WWMConfig(max_seq_len=config.data.max_seq_len, nsp=config.data.nsp,
-                           short_seq_prob=config.data.short_seq_prob, masking=config.data.masking,
-                           dupe_factor=config.data.dupe_factor, seed=config.train.seed,
-                           mask_prob=config.data.mask_prob, max_predictions=config.data.max_predictions)
+    wwm_config = config.data.wwm_config(seed=config.train.seed)
     dataset = WWMDataset(config.data.dir, wwm_config)
     pad_to = config.data.max_seq_len if ctx.device == "gpu" else None  # static shapes for GPU kernels
     collator = WWMCollator(wwm_config, tokenizer.vocab, pad_to=pad_to, return_tensors="pd")
