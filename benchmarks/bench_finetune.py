@@ -5,7 +5,7 @@ backward + AdamW (clipping at 1.0):
   cls   sequence classification, batch 32 x 128 tokens, 2 classes (ChnSentiCorp / LCQMC shape)
   mrc   span extraction, batch 8 x 512 tokens (CMRC 2018 / DRCD windows), start + end loss
 Implementations: ours (paddle_wwm BertForSequenceClassification / BertForQuestionAnswering, the
-AdamW of paddle_wwm.pretraining.optimization: what `paddle-wwm finetune` runs), hf (transformers'
+AdamW of paddle_wwm.training.optimizer: what `paddle-wwm finetune` runs), hf (transformers'
 classes, torch.optim.AdamW) and paddlenlp (its classes, paddle AdamW). Each in its own process, in
 interleaved rounds (benchmarks/_rounds.py); the figure is the median step time.
 
@@ -54,8 +54,8 @@ def ours_step(workload: str):
 
     from paddle_wwm import zoo
     from paddle_wwm.modeling import BertForQuestionAnswering, BertForSequenceClassification
-    from paddle_wwm.pretraining.config import OptimizerSection
-    from paddle_wwm.pretraining.optimization import build_optimizer
+    from paddle_wwm.training.optimizer import build_optimizer
+    from paddle_wwm.training.optimizer_config import OptimizerSection
 
     paddle.seed(0)
     config = zoo.zoo_config("rbt3")

@@ -63,9 +63,9 @@ def ours_step(model_name: str, static: bool):
 
     from paddle_wwm import zoo
     from paddle_wwm.modeling import BertForPretraining
-    from paddle_wwm.pretraining.config import OptimizerSection
     from paddle_wwm.pretraining.loss import pretraining_loss
-    from paddle_wwm.pretraining.optimization import build_optimizer
+    from paddle_wwm.training.optimizer import build_optimizer
+    from paddle_wwm.training.optimizer_config import OptimizerSection
 
     paddle.seed(0)
     model = BertForPretraining(zoo.zoo_config(model_name), with_nsp=False)

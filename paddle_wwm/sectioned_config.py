@@ -2,7 +2,8 @@
 arguments: the one reader behind ``paddle-wwm pretrain`` and ``paddle-wwm finetune``.
 
 Every error names the file (or the override) and the key and says what would be accepted, so a typo
-in a recipe fails in a second rather than an hour into a job.
+in a recipe fails in a second rather than an hour into a job. A section class may define
+``problems()``, a list of (key, message) for its values out of range: the first one is reported.
 """
 from __future__ import annotations
 
@@ -79,7 +80,12 @@ def _build_section(cls, values: dict, where: str, error: type[Exception]):
         if key not in hints:
             raise error(f"{where}.{key}: unknown key{suggest(key, hints)}; keys are {sorted(hints)}")
         kwargs[key] = _coerce(value, hints[key], f"{where}.{key}", error)
-    return cls(**kwargs)
+    section = cls(**kwargs)
+    problems = section.problems() if hasattr(section, "problems") else []
+    if problems:  # a section that can check its own ranges, as the optimizer section does
+        key, message = problems[0]
+        raise error(f"{where}.{key}: {message}")
+    return section
 
 
 def _coerce(value, hint, where: str, error: type[Exception]):

@@ -1,6 +1,7 @@
-"""`paddle-wwm pretrain`: recipes checked before any work, the optimizer and schedule against
+"""`paddle-wwm pretrain`: recipes checked before any work, the optimizer's weight decay against
 hand-worked values, the loss falling on the shipped corpus, fleet data parallelism over 2 gloo
 processes against 1 process with accumulation, and an exact resume after SIGKILL."""
+import dataclasses
 import json
 import os
 import signal
@@ -19,11 +20,11 @@ from paddle_wwm.checkpoints.layouts import read_checkpoint
 from paddle_wwm.checkpoints.model_state import canonical_state
 from paddle_wwm.cli import main
 from paddle_wwm.pretraining import PretrainConfigError, load_config, pretrain
-from paddle_wwm.pretraining.batches import GlobalBatches
 from paddle_wwm.pretraining.checkpoint import finished_checkpoints
 from paddle_wwm.pretraining.metrics import read_log
-from paddle_wwm.pretraining.optimization import build_optimizer, no_decay_names, warmup_then_linear_decay
 from paddle_wwm.pretraining.trainer import build_model
+from paddle_wwm.training.optimizer import build_optimizer, no_decay_names
+from paddle_wwm.wwm.dataset import WWMConfig
 from paddle_wwm.wwm.prepare import PrepareSettings, prepare
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,16 +115,18 @@ def test_shipped_recipes_load(data_dir):
     assert rbt3.model.init_layers == 3
 
 
-# -- optimizer and schedule ----------------------------------------------------------------------
-def test_learning_rate_warms_up_then_decays_linearly():
-    scheduler = warmup_then_linear_decay(1.0, warmup_steps=4, max_steps=12)
-    rates = []
-    for _ in range(12):
-        rates.append(scheduler.get_lr())
-        scheduler.step()
-    np.testing.assert_allclose(rates, [0.25, 0.5, 0.75, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125])
+def test_the_data_section_is_wwm_config_with_the_data_directory(tmp_path, data_dir):
+    recipe = write_recipe(tmp_path / "r.yaml", data_dir, tmp_path / "out")
+    config = load_config(recipe, ["data.masking=static", "data.dupe_factor=3", "train.seed=9"])
+    assert {f.name for f in dataclasses.fields(config.data)} == (
+        {"dir"} | {f.name for f in dataclasses.fields(WWMConfig)} - {"seed"})
+    assert config.data.wwm_config(seed=config.train.seed) == WWMConfig(max_seq_len=64, nsp=True, masking="static",
+                                                                       dupe_factor=3, seed=9)
+    with pytest.raises(PretrainConfigError, match="data.seed: unknown key"):  # the recipe's seed is train.seed
+        load_config(recipe, ["data.seed=1"])
 
 
+# -- the optimizer's weight decay ----------------------------------------------------------------
 @pytest.mark.parametrize("optimizer_name, factor", [("adamw", 1 - 0.1 * 0.5), ("lamb", 1 - 0.1)])
 def test_weight_decay_spares_layer_norms_and_biases(tmp_path, data_dir, optimizer_name, factor):
     """With zero gradients an update is weight decay alone: AdamW scales a decayed weight by
@@ -144,24 +147,6 @@ def test_weight_decay_spares_layer_norms_and_biases(tmp_path, data_dir, optimize
     for name, p in named.items():
         expected = before[name] if p.name in skipped else before[name] * factor
         np.testing.assert_allclose(p.numpy(), expected, rtol=1e-5, atol=1e-7, err_msg=name)
-
-
-# -- data parallel batches -----------------------------------------------------------------------
-def test_ranks_read_disjoint_slices_of_the_same_global_batches():
-    one = GlobalBatches(1000, 32, 8, world_size=1, rank=0, seed=3)
-    two = [GlobalBatches(1000, 32, 8, world_size=2, rank=r, seed=3) for r in range(2)]
-    for step in (0, 5, 31, 32, 100):  # 31 steps an epoch: 31 and 100 are in later epochs
-        single = one.micro_batches(step)
-        assert len(single) == 4 and all(len(m) == 8 for m in single)
-        rank0, rank1 = (b.micro_batches(step) for b in two)
-        assert len(rank0) == 2
-        # micro-batch k of rank r is slice k * world + r of the global batch
-        assert [m.tolist() for m in single] == [rank0[0].tolist(), rank1[0].tolist(), rank0[1].tolist(),
-                                                rank1[1].tolist()]
-        assert len(set(np.concatenate(single).tolist())) == 32
-    epoch0 = np.concatenate([np.concatenate(one.micro_batches(s)) for s in range(31)])
-    assert len(set(epoch0.tolist())) == 31 * 32  # no sequence twice within an epoch
-    assert not np.array_equal(one.micro_batches(0)[0], one.micro_batches(31)[0])  # a new order each epoch
 
 
 # -- training ------------------------------------------------------------------------------------

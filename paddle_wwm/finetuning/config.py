@@ -7,7 +7,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paddle_wwm.pretraining.config import OptimizerSection
+from paddle_wwm.training.optimizer_config import OptimizerSection
 from paddle_wwm.sectioned_config import read_sections
 from paddle_wwm.zoo import CONFIG_DIR
 

@@ -13,13 +13,14 @@ from paddle_wwm.atomic_files import write_json_atomic
 from paddle_wwm.modeling import BertForQuestionAnswering
 from paddle_wwm.modeling.bert import set_dropout
 from paddle_wwm.tokenization import BertTokenizer
+from paddle_wwm.training import fit, index_batches
 
 from .config import FinetuneConfig
 from .examples import ANSWER_TYPES, SPAN
 from .mrc_metric import evaluate_files
 from .readers import TASKS, split_path
 from .span_features import build_span_features, decode_predictions
-from .trainer import _batches, fit, load_splits
+from .trainer import load_splits
 
 
 def trainable(examples) -> tuple[list, int]:
@@ -39,7 +40,7 @@ def _inputs(features, indices) -> tuple:
 def predict(model, features, batch_size: int) -> tuple[list, list, np.ndarray | None]:
     starts, ends, types = [], [], []
     with paddle.no_grad():
-        for indices in _batches(len(features), batch_size, None):
+        for indices in index_batches(len(features), batch_size, None):
             _, inputs = _inputs(features, indices)
             outputs = model(*inputs)
             starts.extend(outputs[0].numpy())

@@ -7,8 +7,6 @@ n-best answers back to exact substrings of the context.
 """
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +16,8 @@ import paddle.nn.functional as F
 from paddle_wwm.modeling import BertForSequenceClassification
 from paddle_wwm.modeling.bert import set_dropout
 from paddle_wwm.atomic_files import write_json_atomic
-from paddle_wwm.pretraining.optimization import build_optimizer
 from paddle_wwm.tokenization import BertTokenizer
+from paddle_wwm.training import fit, index_batches, pad_rows
 
 from .config import FinetuneConfig
 from .readers import TASKS, read_examples, split_path
@@ -39,58 +37,6 @@ def load_splits(config: FinetuneConfig) -> dict:
     return splits
 
 
-def _pad(rows: list[list[int]], value: int = 0) -> np.ndarray:
-    width = max(len(r) for r in rows)
-    out = np.full((len(rows), width), value, dtype=np.int64)
-    for i, r in enumerate(rows):
-        out[i, :len(r)] = r
-    return out
-
-
-def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
-    order = rng.permutation(n) if rng is not None else np.arange(n)
-    for begin in range(0, n, batch_size):
-        yield order[begin:begin + batch_size]
-
-
-def fit(model, train_size: int, step_loss, config: FinetuneConfig, seed: int, progress: bool) -> dict:
-    """Train ``epochs`` passes over ``train_size`` examples; ``step_loss(indices)`` returns the
-    mean loss of a batch (a paddle scalar). Returns training statistics."""
-    batch_size = config.train.batch_size
-    steps_per_epoch = math.ceil(train_size / batch_size)
-    total_steps = max(1, int(round(steps_per_epoch * config.train.epochs)))
-    optimizer, scheduler = build_optimizer(model, config.optimizer, total_steps)
-    rng = np.random.default_rng(seed)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total_steps, desc=f"{config.task} seed {seed}", unit="step", dynamic_ncols=True)
-    model.train()
-    step, losses, started = 0, [], time.perf_counter()
-    while step < total_steps:
-        for indices in _batches(train_size, batch_size, rng):
-            loss = step_loss(indices)
-            loss.backward()
-            optimizer.step()
-            optimizer.clear_grad()
-            scheduler.step()
-            losses.append(float(loss))
-            step += 1
-            if bar is not None:
-                bar.update(1)
-                if step % config.train.log_steps == 0:
-                    bar.set_postfix(loss=f"{np.mean(losses[-config.train.log_steps:]):.4f}")
-            if step >= total_steps:
-                break
-    if bar is not None:
-        bar.close()
-    model.eval()
-    seconds = time.perf_counter() - started
-    return {"steps": total_steps, "first_loss": losses[0], "last_loss": float(np.mean(losses[-10:])),
-            "seconds": seconds, "examples_per_second": total_steps * batch_size / seconds}
-
-
 # -- classification -------------------------------------------------------------------------------
 def encode_classification(tokenizer: BertTokenizer, examples, max_seq_len: int) -> list[dict]:
     pairs = [e.text_b for e in examples] if examples and examples[0].text_b is not None else None
@@ -101,8 +47,8 @@ def encode_classification(tokenizer: BertTokenizer, examples, max_seq_len: int) 
 
 def _classification_batch(features: list[dict], indices) -> tuple:
     rows = [features[int(i)] for i in indices]
-    ids = _pad([r["input_ids"] for r in rows])
-    types = _pad([r["token_type_ids"] for r in rows])
+    ids = pad_rows([r["input_ids"] for r in rows])
+    types = pad_rows([r["token_type_ids"] for r in rows])
     return paddle.to_tensor(ids), paddle.to_tensor(types), paddle.to_tensor((ids != 0).astype(np.int64))
 
 
@@ -141,7 +87,7 @@ def run_classification(config: FinetuneConfig, seed: int, out_dir: Path, progres
 def predict_classes(model, features: list[dict], batch_size: int) -> np.ndarray:
     out = []
     with paddle.no_grad():
-        for indices in _batches(len(features), batch_size, None):
+        for indices in index_batches(len(features), batch_size, None):
             logits = model(*_classification_batch(features, indices))
             out.append(logits.argmax(-1).numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paddle_wwm.sectioned_config import read_sections
+from paddle_wwm.training.optimizer_config import OptimizerSection
+from paddle_wwm.wwm.dataset import WWMConfig
 from paddle_wwm.zoo import CONFIG_DIR
 
 RECIPES_DIR = CONFIG_DIR.parent / "pretrain"  # configs/pretrain, wherever zoo found configs/
-OPTIMIZERS = ("adamw", "lamb")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -30,35 +31,23 @@ class ModelSection:
     recompute: bool = False  # recompute each encoder layer in the backward pass (memory for time)
 
 
-@dataclass
-class DataSection:
-    dir: str = ""  # output of `paddle-wwm prepare`
-    max_seq_len: int = 128
-    nsp: bool = True
-    masking: str = "dynamic"  # or "static" (dupe_factor fixed copies, as RoBERTa-wwm-ext)
-    dupe_factor: int = 10
-    short_seq_prob: float = 0.1
-    mask_prob: float = 0.15
-    max_predictions: int | None = None  # None: 20 at 128, 80 at 512
+def _data_section() -> type:
+    """The recipe's data section: ``dir`` (the output of `paddle-wwm prepare`), then the fields of
+    :class:`WWMConfig` with their defaults, bar its seed (the recipe's is train.seed)."""
+    hints = typing.get_type_hints(WWMConfig)
+    fields = [("dir", str, field(default=""))]
+    fields += [(f.name, hints[f.name], field(default=f.default)) for f in dataclasses.fields(WWMConfig)
+               if f.name != "seed"]
+
+    def wwm_config(self, seed: int) -> WWMConfig:
+        """The packing and masking settings of this section, with ``seed``."""
+        return WWMConfig(seed=seed, **{name: getattr(self, name) for name, _, _ in fields if name != "dir"})
+
+    return dataclasses.make_dataclass("DataSection", fields, namespace={"wwm_config": wwm_config,
+                                                                        "__module__": __name__})
 
 
-@dataclass
-class OptimizerSection:
-    name: str = "adamw"
-    learning_rate: float = 1e-4
-    warmup_steps: int | None = None
-    warmup_proportion: float = 0.01  # used when warmup_steps is None
-    weight_decay: float = 0.01  # never on LayerNorm weights and biases
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-6
-    max_grad_norm: float | None = 1.0  # global-norm clipping; None disables it
-
-    def warmup_for(self, max_steps: int) -> int:
-        """Warmup steps: warmup_steps when set, else warmup_proportion of max_steps."""
-        if self.warmup_steps is not None:
-            return self.warmup_steps
-        return int(round(self.warmup_proportion * max_steps))
+DataSection = _data_section()
 
 
 @dataclass
@@ -128,16 +117,8 @@ def validate(config: PretrainConfig) -> None:
     need(0 < d.mask_prob < 1, "data.mask_prob", f"must lie in (0, 1), got {d.mask_prob}")
     need(d.max_predictions is None or d.max_predictions >= 1, "data.max_predictions",
          f"must be at least 1, got {d.max_predictions}")
-    need(o.name in OPTIMIZERS, "optimizer.name", f"must be one of {OPTIMIZERS}, got {o.name!r}")
-    need(o.learning_rate > 0, "optimizer.learning_rate", f"must be positive, got {o.learning_rate}")
-    need(o.warmup_steps is None or o.warmup_steps >= 0, "optimizer.warmup_steps",
-         f"must be >= 0, got {o.warmup_steps}")
-    need(0 <= o.warmup_proportion < 1, "optimizer.warmup_proportion", f"must lie in [0, 1), got {o.warmup_proportion}")
-    need(o.weight_decay >= 0, "optimizer.weight_decay", f"must be >= 0, got {o.weight_decay}")
-    need(0 <= o.beta1 < 1 and 0 <= o.beta2 < 1, "optimizer.beta1/beta2", f"must lie in [0, 1), got {o.beta1}, {o.beta2}")
-    need(o.epsilon > 0, "optimizer.epsilon", f"must be positive, got {o.epsilon}")
-    need(o.max_grad_norm is None or o.max_grad_norm > 0, "optimizer.max_grad_norm",
-         f"must be positive or null, got {o.max_grad_norm}")
+    for key, message in o.problems():
+        need(False, f"optimizer.{key}", message)
     need(t.max_steps >= 1, "train.max_steps", f"must be at least 1, got {t.max_steps}")
     need(t.micro_batch_size >= 1, "train.micro_batch_size", f"must be at least 1, got {t.micro_batch_size}")
     need(t.global_batch_size >= t.micro_batch_size, "train.global_batch_size",

@@ -1,16 +1,16 @@
-"""The pre-training loop, top to bottom: build, (resume), then for each step accumulate
-micro-batches, clip, update, log, checkpoint; at the end write the MLM-capable model.
+"""Pre-training, top to bottom: build, (resume), then the shared step loop of
+:mod:`paddle_wwm.training.loop` (accumulate micro-batches, clip, update) with logging and
+checkpoints after its steps; at the end write the MLM-capable model.
 
 One process or N under ``python -m paddle.distributed.launch`` (fleet data parallelism); the
-global batch, the data each step sees and the masks are the same for any N (see ``batches.py``).
+global batch, the data each step sees and the masks are the same for any N (see
+:mod:`paddle_wwm.training.batches`).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -22,16 +22,17 @@ from paddle_wwm.atomic_files import write_json_atomic
 from paddle_wwm.modeling import BertConfig, BertForPretraining
 from paddle_wwm.modeling.bert import set_dropout
 from paddle_wwm.tokenization import BertTokenizer
-from paddle_wwm.wwm.dataset import WWMCollator, WWMConfig, WWMDataset
+from paddle_wwm.training.batches import GlobalBatches
+from paddle_wwm.training.loop import optimizer_steps, progress_bar
+from paddle_wwm.training.optimizer import build_optimizer
+from paddle_wwm.wwm.dataset import WWMCollator, WWMDataset
 from paddle_wwm.wwm.prepare import vocab_md5
 
-from .batches import GlobalBatches
 from .checkpoint import ResumeError, finished_checkpoints, load_checkpoint, save_checkpoint
 from .config import PretrainConfig, PretrainConfigError
 from .distributed import Context, gpu_available, init_context
 from .loss import pretraining_loss
 from .metrics import LOG_FILE, MetricsLog
-from .optimization import build_optimizer
 
 logger = logging.getLogger(__name__)
 
@@ -135,13 +136,10 @@ def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
     if not resume and (existing or (output_dir / LOG_FILE).exists()):
         raise PretrainConfigError(f"{output_dir} already holds a run: pass --resume to continue it, or choose "
                                   "another train.output_dir (nothing there is overwritten)")
-    accumulation = config.accumulation_steps(ctx.world_size)
+    config.accumulation_steps(ctx.world_size)  # the error, before any work, if the global batch does not divide
 
     tokenizer = BertTokenizer()
-    wwm_config = WWMConfig(max_seq_len=config.data.max_seq_len, nsp=config.data.nsp,
-                           short_seq_prob=config.data.short_seq_prob, masking=config.data.masking,
-                           dupe_factor=config.data.dupe_factor, seed=config.train.seed,
-                           mask_prob=config.data.mask_prob, max_predictions=config.data.max_predictions)
+    wwm_config = config.data.wwm_config(seed=config.train.seed)
     dataset = WWMDataset(config.data.dir, wwm_config)
     pad_to = config.data.max_seq_len if ctx.device == "gpu" else None  # static shapes for GPU kernels
     collator = WWMCollator(wwm_config, tokenizer.vocab, pad_to=pad_to, return_tensors="pd")
@@ -177,58 +175,45 @@ def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
         (output_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1) + "\n", encoding="utf-8")
     ctx.barrier()
 
-    train_model, train_optimizer = model, optimizer
+    train_model, train_optimizer, no_sync = model, optimizer, None
     if ctx.world_size > 1:
         from paddle.distributed import fleet
 
         train_model = fleet.distributed_model(model)
         train_optimizer = fleet.distributed_optimizer(optimizer)
+        no_sync = train_model.no_sync
         if scaler is not None:
             scaler = fleet.distributed_scaler(scaler)
     amp_dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(precision)
 
+    def micro_batches(step: int) -> list[np.ndarray]:
+        dataset.set_epoch(batches.epoch_of(step))
+        return batches.micro_batches(step)
+
+    def loss_and_stats(indices: np.ndarray) -> tuple[paddle.Tensor, paddle.Tensor]:
+        batch = collator([dataset[int(i)] for i in indices])
+        with paddle.amp.auto_cast(enable=amp_dtype is not None, dtype=amp_dtype or "float16", level="O1"):
+            mlm_logits, nsp_logits = train_model(batch["input_ids"], batch["token_type_ids"],
+                                                 batch["attention_mask"], masked_positions=batch["masked_positions"])
+        loss, stats = pretraining_loss(mlm_logits, nsp_logits, batch["masked_labels"],
+                                       batch.get("next_sentence_label"))
+        stats["tokens"] = batch["attention_mask"].sum().astype("float32")
+        return loss, paddle.stack([stats[key] for key in _STAT_KEYS])
+
     bar = None
     if progress and ctx.is_main:
-        from tqdm import tqdm
-
-        # Into a log file (under the launcher, on a cluster) a redraw every 0.1 s is a line every 0.1 s.
-        interval = 0.1 if sys.stderr.isatty() else 30.0
-        bar = tqdm(total=config.train.max_steps, initial=start_step, desc="pretrain", unit="step",
-                   dynamic_ncols=True, mininterval=interval)
+        bar = progress_bar(config.train.max_steps, "pretrain", initial=start_step)
     window = np.zeros(len(_STAT_KEYS))
     window_start, window_steps = time.perf_counter(), 0
-    for step in range(start_step, config.train.max_steps):
-        dataset.set_epoch(batches.epoch_of(step))
-        micro_batches = batches.micro_batches(step)
-        stats = paddle.zeros([len(_STAT_KEYS)], dtype="float32")
-        for k, indices in enumerate(micro_batches):
-            batch = collator([dataset[int(i)] for i in indices])
-            last = k == len(micro_batches) - 1
-            sync = contextlib.nullcontext() if last or ctx.world_size == 1 else train_model.no_sync()
-            with sync:
-                with paddle.amp.auto_cast(enable=amp_dtype is not None, dtype=amp_dtype or "float16", level="O1"):
-                    mlm_logits, nsp_logits = train_model(batch["input_ids"], batch["token_type_ids"],
-                                                         batch["attention_mask"], masked_positions=batch["masked_positions"])
-                loss, micro_stats = pretraining_loss(mlm_logits, nsp_logits, batch["masked_labels"],
-                                                     batch.get("next_sentence_label"))
-                scaled = loss / accumulation
-                (scaler.scale(scaled) if scaler is not None else scaled).backward()
-            micro_stats["tokens"] = batch["attention_mask"].sum().astype("float32")
-            stats += paddle.stack([micro_stats[key] for key in _STAT_KEYS])
-        if scaler is not None:
-            scaler.step(train_optimizer)
-            scaler.update()
-        else:
-            train_optimizer.step()
-        train_optimizer.clear_grad()
-        learning_rate = optimizer.get_lr()
-        scheduler.step()
-        window += ctx.all_reduce_sum(stats).numpy()
+    steps = range(start_step, config.train.max_steps)
+    for update in optimizer_steps(train_optimizer, scheduler, micro_batches, loss_and_stats, steps,
+                                  scaler=scaler, no_sync=no_sync):
+        done, epoch = update.step, batches.epoch_of(update.step - 1)
+        window += ctx.all_reduce_sum(update.stats).numpy()
         window_steps += 1
-        done = step + 1
         if done % config.train.log_steps == 0 or done == config.train.max_steps:
             elapsed = time.perf_counter() - window_start
-            record = _scalars(window, window_steps, elapsed, done, batches.epoch_of(step), learning_rate)
+            record = _scalars(window, window_steps, elapsed, done, epoch, update.learning_rate)
             log.write(record)
             if bar is not None:
                 bar.set_postfix(loss=f"{record['loss']:.4f}", mlm_acc=f"{record['mlm_accuracy']:.3f}")
@@ -237,7 +222,7 @@ def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
         if bar is not None:
             bar.update(1)
         if done % config.train.save_steps == 0 or done == config.train.max_steps:
-            trainer_state = {"epoch": batches.epoch_of(step), "precision": precision}
+            trainer_state = {"epoch": epoch, "precision": precision}
             if scaler is not None:
                 trainer_state["scaler"] = {k: (v.item() if hasattr(v, "item") else v)
                                            for k, v in scaler.state_dict().items()}

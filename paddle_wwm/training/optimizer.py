@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import paddle
 
-from .config import OptimizerSection
+from .optimizer_config import OPTIMIZERS, OptimizerSection
 
 
 def no_decay_names(model: paddle.nn.Layer) -> set[str]:
@@ -33,7 +33,9 @@ def warmup_then_linear_decay(base_lr: float, warmup_steps: int, max_steps: int) 
 
 def build_optimizer(model: paddle.nn.Layer, o: OptimizerSection, max_steps: int, multi_precision: bool = False):
     """(optimizer, scheduler) for a recipe's optimizer section over ``max_steps`` updates; call
-    ``scheduler.step()`` after each update. Fine-tuning uses it too."""
+    ``scheduler.step()`` after each update. Clipping is the optimizer's ``grad_clip``."""
+    if o.name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {o.name!r}: optimizers are {OPTIMIZERS}")
     scheduler = warmup_then_linear_decay(o.learning_rate, o.warmup_for(max_steps), max_steps)
     clip = paddle.nn.ClipGradByGlobalNorm(o.max_grad_norm) if o.max_grad_norm else None
     skip = no_decay_names(model)

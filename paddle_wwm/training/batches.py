@@ -1,19 +1,23 @@
-"""Which sequences each rank reads at each step: the same global batches for any number of ranks.
+"""Which examples each optimizer step reads, and padding them into a batch.
 
-Epoch e visits the dataset's sequences in a permutation drawn from (seed, e). Step s takes the
-next ``global_batch_size`` of them; micro-batch ``k`` of rank ``r`` is slice ``j = k * world + r``
-of it. So the ranks read disjoint sequences, and 2 ranks x 1 micro-batch see exactly what 1 rank
-x 2 accumulated micro-batches see: data parallelism changes only where a micro-batch runs. The
+Pre-training: ``GlobalBatches``, the same global batches for any number of ranks. Epoch e visits
+the dataset's sequences in a permutation drawn from (seed, e). Step s takes the next
+``global_batch_size`` of them; micro-batch ``k`` of rank ``r`` is slice ``j = k * world + r`` of
+it. So the ranks read disjoint sequences, and 2 ranks x 1 micro-batch see exactly what 1 rank x 2
+accumulated micro-batches see: data parallelism changes only where a micro-batch runs. The
 remainder of an epoch (fewer than a global batch) is dropped. A step's data depends on the step
 number only, which is all that resuming needs.
 
 Packing draws new sequences each round, so epochs differ a little in length. An epoch has the
 steps of epoch 0 (fixed, so that step -> epoch needs no other epoch's packing); an epoch that came
 out shorter repeats the start of its permutation to fill them.
+
+Fine-tuning: ``index_batches``, one pass in a shuffled (or the given) order, the last batch
+short; ``pad_rows`` makes token id lists of different lengths one array.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -54,3 +58,19 @@ class GlobalBatches:
         m = self.micro_batch_size
         return [batch[(k * self.world_size + self.rank) * m:(k * self.world_size + self.rank + 1) * m]
                 for k in range(self.accumulation_steps)]
+
+
+def index_batches(n: int, batch_size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
+    """Indices 0..n-1 in batches of ``batch_size``: permuted by ``rng``, or in order without one."""
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for begin in range(0, n, batch_size):
+        yield order[begin:begin + batch_size]
+
+
+def pad_rows(rows: list[list[int]], value: int = 0) -> np.ndarray:
+    """An int64 array of the rows, each right-padded with ``value`` to the longest."""
+    width = max(len(r) for r in rows)
+    out = np.full((len(rows), width), value, dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = r
+    return out
