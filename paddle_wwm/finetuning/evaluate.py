@@ -3,19 +3,12 @@ them) against a task's data file: the official EM / F1 for the reading-comprehen
 accuracy for the classification tasks (a missing prediction counts as wrong)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from .readers import DataError, read_examples, task_spec
+from .json_data import DataError, load_json
+from .readers import read_examples, task_spec
 
 
 def load_label_predictions(path) -> dict[str, str]:
-    try:
-        predictions = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: predictions file not found") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"{path}: not a JSON file of predictions: {error}") from None
+    predictions = load_json(path, "predictions file")
     if not isinstance(predictions, dict) or not all(isinstance(v, str) for v in predictions.values()):
         raise DataError(f"{path}: expected a JSON object {{id: label}}")
     return predictions
