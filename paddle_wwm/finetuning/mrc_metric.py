@@ -70,7 +70,7 @@ __all__ = [
     "PUNCTUATION", "TASKS", "METRICS", "TASK_METRIC",
     "mixed_segmentation", "remove_punctuation", "longest_common_substring",
     "f1_score", "exact_match", "cjrc_normalize", "cjrc_f1_score", "cjrc_exact_match",
-    "evaluate", "load_references", "load_predictions", "evaluate_files",
+    "evaluate", "load_references", "load_predictions", "evaluate_files", "score_file",
 ]
 
 # The official list, in its order. Note '……' (two U+2026): the script tests single characters with
@@ -391,10 +391,14 @@ def evaluate_files(task: str, data_path, predictions_path, metric: str | None = 
     ``by_domain``: {domain: {em, f1, average, total, answered, missing}} (the competition ranked by
     the mean of the civil and criminal F1), and the overall sums are added up domain by domain,
     civil first, as CAIL2019's script does."""
+    return score_file(task, data_path, load_predictions(Path(predictions_path)), metric)
+
+
+def score_file(task: str, data_path, predictions: dict[str, str], metric: str | None = None) -> dict:
+    """``evaluate_files`` with the predictions given as {question id: answer text}."""
     metric = metric or TASK_METRIC.get(task)
     questions = list(_questions(Path(data_path), task))
     references = {qid: texts for qid, texts, _ in questions}  # squad.py refuses a repeated id
-    predictions = load_predictions(Path(predictions_path))
     if task != "cjrc":
         result = evaluate(references, predictions, metric=metric)
         result["metric"] = metric
