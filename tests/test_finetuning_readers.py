@@ -240,6 +240,22 @@ def squad(qa, context="上海是中国的城市。"):
     return json.dumps({"data": [{"paragraphs": [{"context": context, "qas": [qa]}]}]}, ensure_ascii=False)
 
 
+def test_the_reader_and_the_metric_share_one_squad_reader(tmp_path):
+    """A key given twice in one object is refused by the task reader as by the metric (one JSON
+    loader), and CMRC 2018's original release format is read by both."""
+    from paddle_wwm.finetuning.mrc_metric import load_references
+
+    doubled = write(tmp_path, "dup.json", '{"data": [], "data": []}')
+    for read_file in (lambda path: read_examples("cmrc2018", path), lambda path: load_references(path, "cmrc2018")):
+        with pytest.raises(DataError, match=r"dup\.json: duplicate key 'data'"):
+            read_file(doubled)
+    original = write(tmp_path, "orig.json", json.dumps([{"context": "上海是城市", "qas": [
+        {"query_id": "C1_Q1", "question": "哪里？", "answers": [{"text": "上海", "answer_start": 0}]}]}]))
+    (example,) = read_examples("cmrc2018", original).examples
+    assert (example.qid, example.answers) == ("C1_Q1", (Answer("上海", 0),))
+    assert load_references(original, "cmrc2018") == {"C1_Q1": ["上海"]}
+
+
 def test_missing_key_and_wrong_type_name_the_question(tmp_path):
     path = write(tmp_path, "a.json", squad({"id": "Q1", "question": "哪里？"}))
     with pytest.raises(DataError, match=r"a\.json: Q1: missing key 'answers'"):
