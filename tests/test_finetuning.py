@@ -119,6 +119,30 @@ def test_seeds_give_max_and_mean_and_a_finished_seed_is_not_run_again(tmp_path, 
     assert (tmp_path / "out" / "seed-3" / "result.json").stat().st_mtime_ns == stamp
 
 
+def test_task_objects_of_the_registry_and_a_classification_batch():
+    from paddle_wwm.finetuning.config import DataSection
+    from paddle_wwm.finetuning.examples import ClassificationExample
+    from paddle_wwm.finetuning.tasks import AnswerTypeSpanTask, ClassificationTask, SpanTask, get_task
+    from paddle_wwm.tokenization import BertTokenizer
+
+    kinds = {name: type(get_task(name)) for name in ("xnli", "bq", "thucnews", "cmrc2018", "drcd", "cjrc")}
+    assert kinds == {"xnli": ClassificationTask, "bq": ClassificationTask, "thucnews": ClassificationTask,
+                     "cmrc2018": SpanTask, "drcd": SpanTask, "cjrc": AnswerTypeSpanTask}
+    assert get_task("xnli").labels == ("contradiction", "entailment", "neutral")
+    assert get_task("cjrc").answer_types == 4 and get_task("drcd").answer_types == 0
+    assert get_task("bq").metrics == ("accuracy",) and get_task("cmrc2018").metrics == ("em", "f1")
+    with pytest.raises(ValueError, match="unknown task 'sst2'"):
+        get_task("sst2")
+    # [CLS] 北 京 [SEP] and [CLS] 好 [SEP]: padded with [PAD] to the longer, masked after each length
+    task, tokenizer = get_task("chnsenticorp"), BertTokenizer()
+    examples = [ClassificationExample("a", "北京", None, 1), ClassificationExample("b", "好", None, 0)]
+    batch = task.batch(task.encode(examples, tokenizer, DataSection(max_seq_len=8)), [0, 1])
+    ids = tokenizer.convert_tokens_to_ids(["[CLS]", "北", "京", "[SEP]", "[CLS]", "好", "[SEP]", "[PAD]"])
+    assert batch["input_ids"].tolist() == [ids[:4], ids[4:]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
+    assert batch["token_type_ids"].tolist() == [[0] * 4] * 2 and batch["labels"].tolist() == [1, 0]
+
+
 def test_the_table_reads_like_the_seeds():
     summary = summarise([{"dev": {"em": 66.0, "f1": 85.0}, "test": {"em": 70.0, "f1": 87.0}},
                          {"dev": {"em": 67.0, "f1": 86.0}, "test": {"em": 71.0, "f1": 88.0}}])

@@ -7,6 +7,7 @@ import pytest
 
 from paddle_wwm.cli import main
 from paddle_wwm.finetuning.examples import NO, SPAN, UNANSWERABLE, YES, Answer, ClassificationExample
+from paddle_wwm.finetuning.mrc_metric import TASK_METRIC
 from paddle_wwm.finetuning.readers import TASKS, DataError, data_summary, read_examples, split_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "finetuning"
@@ -27,7 +28,6 @@ def test_registry_names_kinds_metrics_and_file_names():
     for name, spec in TASKS.items():
         span = name in ("cmrc2018", "drcd", "cjrc")
         assert spec.kind == ("span" if span else "classification")
-        assert spec.metric == ("cmrc_em_f1" if span else "accuracy")
         assert set(spec.files) == {"train", "dev", "test"}
         assert bool(spec.labels) != span
     assert TASKS["bq"].files == {"train": "BQ.train.data", "dev": "BQ.valid.data", "test": "BQ.test.data"}
@@ -38,6 +38,8 @@ def test_registry_names_kinds_metrics_and_file_names():
     assert TASKS["thucnews"].files["dev"] == "cnews.val.txt"
     assert TASKS["thucnews"].labels == ("体育", "财经", "房产", "家居", "教育", "科技", "时尚", "时政", "游戏", "娱乐")
     assert TASKS["chnsenticorp"].labels == TASKS["lcqmc"].labels == TASKS["bq"].labels == ("0", "1")
+    # the span tasks' official metrics: CMRC 2018's script also scores DRCD; CJRC has CAIL 2019's
+    assert TASK_METRIC == {"cmrc2018": "cmrc2018", "drcd": "cmrc2018", "cjrc": "cjrc"}
 
 
 def test_xnli_label_order_is_the_label_map_of_the_distribution():
@@ -236,6 +238,22 @@ def test_invalid_json_names_file_and_line(tmp_path):
 
 def squad(qa, context="上海是中国的城市。"):
     return json.dumps({"data": [{"paragraphs": [{"context": context, "qas": [qa]}]}]}, ensure_ascii=False)
+
+
+def test_the_reader_and_the_metric_share_one_squad_reader(tmp_path):
+    """A key given twice in one object is refused by the task reader as by the metric (one JSON
+    loader), and CMRC 2018's original release format is read by both."""
+    from paddle_wwm.finetuning.mrc_metric import load_references
+
+    doubled = write(tmp_path, "dup.json", '{"data": [], "data": []}')
+    for read_file in (lambda path: read_examples("cmrc2018", path), lambda path: load_references(path, "cmrc2018")):
+        with pytest.raises(DataError, match=r"dup\.json: duplicate key 'data'"):
+            read_file(doubled)
+    original = write(tmp_path, "orig.json", json.dumps([{"context": "上海是城市", "qas": [
+        {"query_id": "C1_Q1", "question": "哪里？", "answers": [{"text": "上海", "answer_start": 0}]}]}]))
+    (example,) = read_examples("cmrc2018", original).examples
+    assert (example.qid, example.answers) == ("C1_Q1", (Answer("上海", 0),))
+    assert load_references(original, "cmrc2018") == {"C1_Q1": ["上海"]}
 
 
 def test_missing_key_and_wrong_type_name_the_question(tmp_path):

@@ -295,7 +295,7 @@ def test_evaluate_files_cjrc(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("{not json", "not valid JSON"),
+    ("{not json", r"bad_refs\.json:1: invalid JSON"),
     ('{"version": "1"}', "'data' list"),
     ('"text"', "JSON object with 'data'"),
     ('{"data": [{"paragraphs": [{"context": "c"}]}]}', "'qas' list"),
@@ -323,7 +323,7 @@ def test_malformed_cjrc_and_unknown_task(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("[1, 2", "not valid JSON"),
+    ("[1, 2", r"bad_predictions\.json:1: invalid JSON"),
     ('"北京"', "JSON object"),
     ('{"q1": null}', "not a string"),
     ('{"q1": ["北京"]}', "not a string"),

@@ -3,37 +3,10 @@ them) against a task's data file: the official EM / F1 for the reading-comprehen
 accuracy for the classification tasks (a missing prediction counts as wrong)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from .readers import DataError, read_examples, task_spec
-
-
-def load_label_predictions(path) -> dict[str, str]:
-    try:
-        predictions = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: predictions file not found") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"{path}: not a JSON file of predictions: {error}") from None
-    if not isinstance(predictions, dict) or not all(isinstance(v, str) for v in predictions.values()):
-        raise DataError(f"{path}: expected a JSON object {{id: label}}")
-    return predictions
+from .tasks import get_task
 
 
 def evaluate_predictions(task: str, data, predictions) -> dict:
-    spec = task_spec(task)
-    if spec.kind == "span":
-        from .mrc_metric import evaluate_files
-
-        return evaluate_files(task, data, predictions)
-    examples = read_examples(task, data).examples
-    predicted = load_label_predictions(predictions)
-    unknown = sorted({v for v in predicted.values() if v not in spec.labels})
-    if unknown:
-        raise DataError(f"{predictions}: labels {unknown[:5]} are not labels of {task} {list(spec.labels)}")
-    labelled = [e for e in examples if e.label is not None]
-    correct = sum(predicted.get(e.guid) == spec.labels[e.label] for e in labelled)
-    return {"accuracy": 100.0 * correct / max(1, len(labelled)), "total": len(labelled),
-            "missing": sum(e.guid not in predicted for e in labelled)}
-
+    """The scores of the predictions file ``predictions`` on the data file ``data`` of ``task``."""
+    task_object = get_task(task)
+    return task_object.score(task_object.load_predictions(predictions), data)

@@ -44,7 +44,7 @@ Deviations from the official scripts (all documented where they happen):
   only place that can differ. The word tokenizer is nltk's current ``NLTKWordTokenizer`` (nltk is
   pinned in constraints.txt); the 2018 scripts ran whichever nltk was installed then.
 * Malformed input (a question without reference answers, a duplicate question id, a non-string
-  prediction) raises a ``ValueError`` naming the file, where the official scripts crash, keep the
+  prediction) raises a ``DataError`` (a ``ValueError``) naming the file, where the official scripts crash, keep the
   last duplicate, or score ``str(prediction)``.
 * Question ids are taken as they are (v6); v5 stripped them (``qas['id'].strip()``). No published
   file has ids with surrounding whitespace.
@@ -59,16 +59,18 @@ reference, whole-context, empty, jittered-span and random-span predictions: iden
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
+
+from .json_data import DataError, load_json
+from .squad import squad_paragraphs
 
 __all__ = [
     "PUNCTUATION", "TASKS", "METRICS", "TASK_METRIC",
     "mixed_segmentation", "remove_punctuation", "longest_common_substring",
     "f1_score", "exact_match", "cjrc_normalize", "cjrc_f1_score", "cjrc_exact_match",
-    "evaluate", "load_references", "load_predictions", "evaluate_files",
+    "evaluate", "load_references", "load_predictions", "evaluate_files", "score_file",
 ]
 
 # The official list, in its order. Note '……' (two U+2026): the script tests single characters with
@@ -321,85 +323,34 @@ def evaluate(references: dict[str, list[str]], predictions: dict[str, str],
     return result
 
 
-def _read_json(path) -> object:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON: {e}") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text: {e}") from None
-    except _DuplicateKey as e:
-        raise ValueError(f"{path}: duplicate key {e.args[0]!r} in a JSON object") from None
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-def _no_duplicate_keys(pairs):
-    # json.load silently keeps the last of two equal keys; for a prediction file that would hide
-    # a writer bug, so it is an error.
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
-    return obj
-
-
 def _questions(path, task: str):
     """Yield (qid, [answer texts], domain or None) from a raw dataset file, in file order.
 
-    Accepts SQuAD style ({"data": [{"paragraphs": [{"qas": [{"id", "answers": [{"text"}]}]}]}]}:
-    CMRC 2018 squad-style-data, DRCD, CJRC) and CMRC 2018's original format (a list of
-    {"qas": [{"query_id", "answers": ["text", ...]}]}), both of which the v6 script reads.
+    Reads SQuAD style (CMRC 2018 squad-style-data, DRCD, CJRC) and CMRC 2018's original format
+    (answers as plain strings), both of which the v6 script reads, through ``squad.py``.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    data = _read_json(path)
-    if isinstance(data, dict):
-        if not isinstance(data.get("data"), list):
-            raise ValueError(f"{path}: expected a top-level 'data' list (SQuAD-style {task} file)")
-        articles = data["data"]
-    elif isinstance(data, list):
-        articles = data
-    else:
-        raise ValueError(f"{path}: expected a JSON object with 'data' or a list of articles")
-    for a, article in enumerate(articles):
-        where = f"{path}: data[{a}]"
-        if not isinstance(article, dict):
-            raise ValueError(f"{where}: expected an object")
-        paragraphs = article["paragraphs"] if "paragraphs" in article else [article]
-        if not isinstance(paragraphs, list):
-            raise ValueError(f"{where}.paragraphs: expected a list")
-        domain = article.get("domain") if task == "cjrc" else None
+    for paragraph in squad_paragraphs(path):
+        domain = paragraph.article.get("domain") if task == "cjrc" else None
         if task == "cjrc" and not isinstance(domain, str):
-            raise ValueError(f"{where}: CJRC case without a 'domain' (civil / criminal)")
-        for p, paragraph in enumerate(paragraphs):
-            qas = paragraph.get("qas") if isinstance(paragraph, dict) else None
-            if not isinstance(qas, list):
-                raise ValueError(f"{where}.paragraphs[{p}]: expected an object with a 'qas' list")
-            for q, qa in enumerate(qas):
-                qwhere = f"{where}.paragraphs[{p}].qas[{q}]"
-                qid = qa.get("id", qa.get("query_id")) if isinstance(qa, dict) else None
-                if not isinstance(qid, str):
-                    raise ValueError(f"{qwhere}: expected an object with a string 'id'")
-                answers = qa.get("answers")
-                if not isinstance(answers, list):
-                    raise ValueError(f"{qwhere} (id {qid}): expected an 'answers' list")
-                texts = []
-                for answer in answers:
-                    text = answer.get("text") if isinstance(answer, dict) else answer
-                    if not isinstance(text, str):
-                        raise ValueError(f"{qwhere} (id {qid}): an answer without a string 'text'")
-                    texts.append(text)
-                if not texts:
-                    if task != "cjrc":
-                        raise ValueError(f"{qwhere} (id {qid}): no reference answers")
-                    # CAIL2019: a question with no answers is unanswerable, reference "".
-                    texts = [CJRC_UNANSWERABLE]
-                yield qid, texts, domain
+            raise DataError(f"{paragraph.article_where}: CJRC case without a 'domain' (civil / criminal)")
+        for question in paragraph.questions:
+            answers = question.record.get("answers")
+            if not isinstance(answers, list):
+                raise DataError(f"{question.where}: expected an 'answers' list")
+            texts = []
+            for answer in answers:
+                text = answer.get("text") if isinstance(answer, dict) else answer
+                if not isinstance(text, str):
+                    raise DataError(f"{question.where}: an answer without a string 'text'")
+                texts.append(text)
+            if not texts:
+                if task != "cjrc":
+                    raise DataError(f"{question.where}: no reference answers")
+                # CAIL2019: a question with no answers is unanswerable, reference "".
+                texts = [CJRC_UNANSWERABLE]
+            yield question.qid, texts, domain
 
 
 def load_references(path, task: str) -> dict[str, list[str]]:
@@ -408,34 +359,29 @@ def load_references(path, task: str) -> dict[str, list[str]]:
     CJRC references are the texts as the CAIL2019 script takes them: spans, "YES", "NO", and ""
     for unanswerable (the published files give "" three times; an empty list also becomes [""]).
     """
-    references: dict[str, list[str]] = {}
-    for qid, texts, _ in _questions(path, task):
-        if qid in references:
-            raise ValueError(f"{path}: duplicate question id {qid!r}")
-        references[qid] = texts
-    return references
+    return {qid: texts for qid, texts, _ in _questions(path, task)}
 
 
 def load_predictions(path) -> dict[str, str]:
     """{question id: predicted answer} from a JSON object {qid: text} (what run_squad-style
     scripts write); CAIL2019's list of {"id", "answer"} records is read too."""
-    data = _read_json(path)
+    data = load_json(path, "predictions file")
     if isinstance(data, list):
         predictions = {}
         for i, record in enumerate(data):
             if not (isinstance(record, dict) and isinstance(record.get("id"), str)
                     and "answer" in record):
-                raise ValueError(f"{path}: [{i}]: expected an object with 'id' and 'answer'")
+                raise DataError(f"{path}: [{i}]: expected an object with 'id' and 'answer'")
             if record["id"] in predictions:
-                raise ValueError(f"{path}: duplicate question id {record['id']!r}")
+                raise DataError(f"{path}: duplicate question id {record['id']!r}")
             predictions[record["id"]] = record["answer"]
     elif isinstance(data, dict):
         predictions = data
     else:
-        raise ValueError(f"{path}: expected a JSON object {{question id: answer text}}")
+        raise DataError(f"{path}: expected a JSON object {{question id: answer text}}")
     for qid, text in predictions.items():
         if not isinstance(text, str):
-            raise ValueError(f"{path}: the prediction for {qid!r} is not a string: {text!r}")
+            raise DataError(f"{path}: the prediction for {qid!r} is not a string: {text!r}")
     return predictions
 
 
@@ -445,14 +391,14 @@ def evaluate_files(task: str, data_path, predictions_path, metric: str | None = 
     ``by_domain``: {domain: {em, f1, average, total, answered, missing}} (the competition ranked by
     the mean of the civil and criminal F1), and the overall sums are added up domain by domain,
     civil first, as CAIL2019's script does."""
+    return score_file(task, data_path, load_predictions(Path(predictions_path)), metric)
+
+
+def score_file(task: str, data_path, predictions: dict[str, str], metric: str | None = None) -> dict:
+    """``evaluate_files`` with the predictions given as {question id: answer text}."""
     metric = metric or TASK_METRIC.get(task)
     questions = list(_questions(Path(data_path), task))
-    references: dict[str, list[str]] = {}
-    for qid, texts, _ in questions:
-        if qid in references:
-            raise ValueError(f"{data_path}: duplicate question id {qid!r}")
-        references[qid] = texts
-    predictions = load_predictions(Path(predictions_path))
+    references = {qid: texts for qid, texts, _ in questions}  # squad.py refuses a repeated id
     if task != "cjrc":
         result = evaluate(references, predictions, metric=metric)
         result["metric"] = metric

@@ -2,66 +2,53 @@
 
 ``read_examples(task, path)`` turns one file into ``ClassificationExample`` or ``SpanExample``
 objects (``paddle_wwm.finetuning.examples``); ``TASKS`` says, per task, its kind, its label list
-(the order is the model's class index, fixed here), the usual file name of each split, and the
-metric; ``data_summary`` is what ``paddle-wwm check-data`` prints.
+(the order is the model's class index, fixed here) and the usual file name of each split;
+``data_summary`` is what ``paddle-wwm check-data`` prints. What the real published files hold
+(record counts, the records skipped or corrected) is in docs/datasets.md.
 
 Formats (one reader each):
 
 - classification, a record a line, fields separated by tabs (``TaskSpec.columns`` gives their
   order): xnli ``text_a text_b label``, chnsenticorp ``label text_a``, lcqmc and bq
   ``text_a text_b label``, thucnews (cnews) ``label text``. A first line that spells the column
-  names is a header and is not a record (xnli and chnsenticorp files have one; lcqmc, bq and
-  cnews files do not). Every record must carry its label (all published files here do). Fields
-  are stripped of surrounding white space (15 xnli test, 7 chnsenticorp and 6 bq fields carry a
-  stray space; the tokenizer would drop it anyway).
-- span (reading comprehension), SQuAD-style JSON ``data[].paragraphs[].{context, qas[]}``, each
-  question ``{id, question, answers[].{text, answer_start}}``: cmrc2018 and drcd (SQuAD v1.1
-  style; every reference answer is kept: cmrc2018 dev has 3 a question, drcd 2) and cjrc (CAIL
-  2019, SQuAD 2.0-like, below).
+  names is a header and is not a record. Every record must carry its label. Fields are stripped
+  of surrounding white space (the tokenizer would drop it anyway).
+- span (reading comprehension), SQuAD-style JSON read by ``squad.py``: cmrc2018 and drcd (SQuAD
+  v1.1 style; every reference answer is kept) and cjrc (CAIL 2019, SQuAD 2.0-like, below).
 
 Strictness: a malformed record (wrong number of fields, a label outside the task's list, an
 empty text or context, invalid UTF-8, invalid JSON, a missing key or a value of the wrong type,
 a duplicate question id) raises ``DataError`` naming ``file:line`` (tsv, invalid JSON and invalid
 UTF-8) or ``file: qid`` (parsed JSON), because a silently shortened training or evaluation set is
 worse than a stopped run. The one exception is a kind of bad record that a real published file
-is known to contain; such records are skipped and counted in ``ReadResult.skipped``. Every real
-file (see the counts below) was read with these readers to find them:
-
-- cmrc2018_trial.json: 2 questions with an empty question text (TRIAL_20_QUERY_0,
-  TRIAL_776_QUERY_4) are skipped as "empty question" (1,000 of 1,002 questions are read).
-- No other real file has a skipped record: xnli dev/test, chnsenticorp train/dev/test, lcqmc
-  dev/test, bq valid/test, cmrc2018 dev, drcd dev/test, cjrc dev/test read completely.
+is known to contain: a question with an empty text (in cmrc2018_trial.json) is skipped and
+counted in ``ReadResult.skipped``.
 
 Answer positions (never silent; counted in ``ReadResult.warnings``): a span answer whose
-``answer_start`` does not point at its text is
-- moved to the occurrence of its text in the context nearest the given start, as "answer_start
-  corrected" (cmrc2018_trial.json: 5 answers, all in TRIAL_210, one character off;
-  cmrc2018_dev.json: 7 answers, 1-2 characters off); or
-- kept as a reference text with ``start = -1``, as "answer not in context", when its text does not
-  occur in the context at all (cmrc2018_dev.json: 193 second or third answers, all given with
-  answer_start -1, annotators' free-text answers). The metric compares texts, so they still count
-  as references; a feature builder training on the first answer must skip a SPAN example whose
-  ``answers[0].start`` is -1 (no real file has one). drcd and cjrc spans all match.
+``answer_start`` does not point at its text is moved to the occurrence of its text in the
+context nearest the given start ("answer_start corrected"), or, when its text does not occur in
+the context at all, kept as a reference text with ``start = -1`` ("answer not in context"). The
+metric compares texts, so such answers still count as references; a feature builder training on
+the first answer must skip a SPAN example whose ``answers[0].start`` is -1.
 
 CJRC (``answer_types`` has all four): ``is_impossible`` is the string "true" or "false" (JSON
 booleans are accepted too). The question's ``answer_type`` is UNANSWERABLE when is_impossible is
 true, else YES / NO when its first answer's text is "YES" / "NO", else SPAN (an empty first
-answer of a question not marked impossible is a DataError; no real file has one); this gives the
-published dev counts (3,977 span, 1,420 unanswerable, 410 YES, 193 NO). All 3 answers are kept as
-given, also where annotators disagree (e.g. 115 dev questions marked impossible have three span
-answers): "YES", "NO" and "" (an annotator's "no answer") become ``Answer(text, -1)``; the files
-give them answer_start -1. An answer list that is empty marks an unlabelled question (prediction
+answer of a question not marked impossible is a DataError). All answers are kept as given, also
+where annotators disagree: "YES", "NO" and "" (an annotator's "no answer") become
+``Answer(text, -1)``. An answer list that is empty marks an unlabelled question (prediction
 input, e.g. CAIL's data.json with is_impossible ""): ``answers == ()``.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from paddle_wwm.finetuning.examples import (ANSWER_TYPES, NO, SPAN, UNANSWERABLE, YES, Answer,
                                             ClassificationExample, SpanExample)
+from paddle_wwm.finetuning.json_data import DataError
+from paddle_wwm.finetuning.squad import squad_paragraphs
 
 SPLITS = ("train", "dev", "test")
 
@@ -74,7 +61,6 @@ class TaskSpec:
     files; ``answer_types`` the answer types a span task can have."""
     kind: str  # "classification" or "span"
     files: dict
-    metric: str  # "accuracy" or "cmrc_em_f1"
     labels: tuple = ()
     columns: tuple = ()
     label_aliases: dict = field(default_factory=dict)
@@ -86,39 +72,35 @@ _PAIR, _SINGLE = ("text_a", "text_b", "label"), ("label", "text_a")
 TASKS: dict[str, TaskSpec] = {
     # XNLI as Baidu ERNIE distributes it: label indices of its label_map.json (contradiction 0,
     # entailment 1, neutral 2); its train.tsv spells contradiction "contradictory".
-    "xnli": TaskSpec("classification", {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}, "accuracy",
+    "xnli": TaskSpec("classification", {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
                      labels=("contradiction", "entailment", "neutral"), columns=_PAIR,
                      label_aliases={"contradictory": "contradiction"}),
     # 0 negative, 1 positive: the label index is the number in the file.
     "chnsenticorp": TaskSpec("classification", {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
-                             "accuracy", labels=("0", "1"), columns=_SINGLE),
+                             labels=("0", "1"), columns=_SINGLE),
     # Sentence pairs, 1 = same meaning.
-    "lcqmc": TaskSpec("classification", {"train": "train.txt", "dev": "dev.txt", "test": "test.txt"}, "accuracy",
+    "lcqmc": TaskSpec("classification", {"train": "train.txt", "dev": "dev.txt", "test": "test.txt"},
                       labels=("0", "1"), columns=_PAIR),
     "bq": TaskSpec("classification", {"train": "BQ.train.data", "dev": "BQ.valid.data", "test": "BQ.test.data"},
-                   "accuracy", labels=("0", "1"), columns=_PAIR),
+                   labels=("0", "1"), columns=_PAIR),
     # The cnews 10-class subset of THUCNews, labels in the order of the usual cnews category list.
     "thucnews": TaskSpec("classification",
-                         {"train": "cnews.train.txt", "dev": "cnews.val.txt", "test": "cnews.test.txt"}, "accuracy",
+                         {"train": "cnews.train.txt", "dev": "cnews.val.txt", "test": "cnews.test.txt"},
                          labels=("体育", "财经", "房产", "家居", "教育", "科技", "时尚", "时政", "游戏", "娱乐"),
                          columns=_SINGLE),
     # The official test and challenge sets are hidden (scored by the organisers); the public
     # trial set serves as the held-out test split.
     "cmrc2018": TaskSpec("span", {"train": "cmrc2018_train.json", "dev": "cmrc2018_dev.json",
-                                  "test": "cmrc2018_trial.json"}, "cmrc_em_f1", answer_types=(SPAN,)),
+                                  "test": "cmrc2018_trial.json"}, answer_types=(SPAN,)),
     "drcd": TaskSpec("span", {"train": "DRCD_training.json", "dev": "DRCD_dev.json", "test": "DRCD_test.json"},
-                     "cmrc_em_f1", answer_types=(SPAN,)),
+                     answer_types=(SPAN,)),
     # CAIL 2019 reading comprehension: big_train_data.json is the name the training set was
     # released under; dev and test are the *_ground_truth.json files of its repository.
     "cjrc": TaskSpec("span", {"train": "big_train_data.json", "dev": "dev_ground_truth.json",
-                              "test": "test_ground_truth.json"}, "cmrc_em_f1", answer_types=ANSWER_TYPES),
+                              "test": "test_ground_truth.json"}, answer_types=ANSWER_TYPES),
 }
 
 _SHOWN = 10  # how many skipped / warned records are listed by place
-
-
-class DataError(ValueError):
-    """A malformed record; the message starts with ``file:line`` (or ``file: qid``)."""
 
 
 @dataclass
@@ -209,19 +191,6 @@ def _read_classification(task: str, spec: TaskSpec, path: Path) -> ReadResult:
 
 # -- span extraction: SQuAD-style JSON ---------------------------------------------------------
 
-def _load_json(path: Path):
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw.count(b"\n", 0, error.start) + 1
-        raise DataError(f"{path}:{line}: not UTF-8 ({error.reason})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}:{error.lineno}: invalid JSON: {error.msg} (column {error.colno})") from None
-
-
 def _get(record, key: str, kind, where: str):
     """``record[key]``, checked to be a ``kind``; DataError naming the record otherwise."""
     if not isinstance(record, dict):
@@ -236,29 +205,21 @@ def _get(record, key: str, kind, where: str):
 
 
 def _read_span(spec: TaskSpec, path: Path) -> ReadResult:
-    result, seen = ReadResult(), set()
-    data = _get(_load_json(path), "data", list, f"{path}: top level")
-    for a, article in enumerate(data):
-        for p, paragraph in enumerate(_get(article, "paragraphs", list, f"{path}: data[{a}]")):
-            place = f"{path}: data[{a}].paragraphs[{p}]"
-            context = _get(paragraph, "context", str, place)
-            qas = _get(paragraph, "qas", list, place)
-            if not context.strip():
-                raise DataError(f"{place}: empty context")
-            for q, qa in enumerate(qas):
-                qid = str(_get(qa, "id", (str, int), f"{place}.qas[{q}]"))
-                where = f"{path}: {qid}"
-                if qid in seen:
-                    raise DataError(f"{where}: duplicate question id")
-                seen.add(qid)
-                question = _get(qa, "question", str, where).strip()
-                raw_answers = _get(qa, "answers", list, where)
-                if not question:
-                    result.skip(where, "empty question")
-                    continue
-                answer_type, answers = _span_answers(spec, qa, raw_answers, context, where, result)
-                result.examples.append(SpanExample(qid=qid, context=context, question=question,
-                                                   answers=answers, answer_type=answer_type, where=where))
+    result = ReadResult()
+    for paragraph in squad_paragraphs(path):
+        context = _get(paragraph.record, "context", str, paragraph.where)
+        if not context.strip():
+            raise DataError(f"{paragraph.where}: empty context")
+        for question in paragraph.questions:
+            qa, where = question.record, question.where
+            text = _get(qa, "question", str, where).strip()
+            raw_answers = _get(qa, "answers", list, where)
+            if not text:
+                result.skip(where, "empty question")
+                continue
+            answer_type, answers = _span_answers(spec, qa, raw_answers, context, where, result)
+            result.examples.append(SpanExample(qid=question.qid, context=context, question=text,
+                                               answers=answers, answer_type=answer_type, where=where))
     return result
 
 

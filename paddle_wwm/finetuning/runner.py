@@ -8,7 +8,7 @@ from pathlib import Path
 from .config import FinetuneConfig
 from paddle_wwm.atomic_files import write_json_atomic
 
-from .trainer import RESULT_FILE, run_one
+from .one_run import RESULT_FILE, run_one
 
 SUMMARY_FILE = "results.json"
 TABLE_FILE = "results.md"
