@@ -41,6 +41,7 @@ from paddle_wwm.segmentation import get_segmenter, segment_parallel
 from paddle_wwm.wwm.dataset import WWMCollator, WWMConfig, WWMDataset
 from paddle_wwm.wwm.prepare import PrepareSettings, prepare
 from paddle_wwm.wwm.chinese_ref import write_chinese_ref
+from paddle_wwm.parallel import OrderedPool
 from cpu_state import loaded_libraries, malloc_mmaps_large_blocks
 libraries = loaded_libraries()
 print(json.dumps({"paddle": sorted(m for m in sys.modules if m.split(".")[0] == "paddle"),
