@@ -73,7 +73,7 @@ def make_inputs(batch, seq, vocab, seed=0):
 class PaddleDygraph:
     def __init__(self, args, impl):
         if impl == "ours-raw":
-            os.environ["PADDLE_WWM_CONFIGURE_CPU"] = "0"  # `import paddle_wwm` would apply it
+            os.environ["PADDLE_WWM_CONFIGURE_CPU"] = "0"  # building the model would apply it
         else:
             from paddle_wwm import runtime
             self.runtime = runtime.configure_cpu(args.threads)

@@ -1,23 +1,30 @@
-"""paddle-wwm: the PaddlePaddle model zoo for the Chinese BERT whole-word-masking family."""
-from . import runtime
+"""paddle-wwm: the PaddlePaddle model zoo for the Chinese BERT whole-word-masking family.
 
-# Paddle's CPU defaults cost 2-5x in speed (one thread; MKL's SSE2 path on AMD CPUs; a page fault
-# per re-allocated activation): see paddle_wwm/runtime.py and benchmarks/CPU_NOTES.md. Applied at
-# import because MKL reads its CPU-type setting at its first call. PADDLE_WWM_CONFIGURE_CPU=0 opts out.
-runtime.maybe_configure_cpu()
-
-from .modeling import (BertConfig, BertForMaskedLM, BertForPretraining, BertForQuestionAnswering,
-                       BertForSequenceClassification, BertForTextMatching, BertForTokenClassification, BertModel)
+Importing the package imports no paddle and changes no process state: the model classes and the
+tokenizer load on first use, and the CPU settings of :mod:`paddle_wwm.runtime` are applied when a
+model is built.
+"""
+from . import runtime  # noqa: F401  paddle-free; imported first to see the user's OMP_NUM_THREADS
 
 __version__ = "0.1.0"
 
-__all__ = ["BertConfig", "BertModel", "BertForPretraining", "BertForMaskedLM", "BertForSequenceClassification",
-           "BertForTokenClassification", "BertForQuestionAnswering", "BertForTextMatching", "__version__"]
+_MODELS = ("BertConfig", "BertModel", "BertForPretraining", "BertForMaskedLM", "BertForSequenceClassification",
+           "BertForTokenClassification", "BertForQuestionAnswering", "BertForTextMatching")
+
+__all__ = [*_MODELS, "__version__"]
 
 
 def __getattr__(name):
-    # The tokenizer imports `tokenizers` lazily so that `import paddle_wwm` stays light.
-    if name == "BertTokenizer":
-        from .tokenization import BertTokenizer
-        return BertTokenizer
-    raise AttributeError(f"module 'paddle_wwm' has no attribute {name!r}")
+    if name in _MODELS:
+        from . import modeling
+        value = getattr(modeling, name)
+    elif name == "BertTokenizer":
+        from .tokenization import BertTokenizer as value
+    else:
+        raise AttributeError(f"module 'paddle_wwm' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_MODELS, "BertTokenizer"})

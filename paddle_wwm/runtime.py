@@ -1,40 +1,15 @@
 """CPU runtime settings for Paddle: threads, MKL's code path on AMD, malloc, oneDNN fast paths.
 
-Call `configure_cpu()` once before the first model runs. Nothing here has to happen before
-`import paddle`; the MKL setting only has to come before the first matmul. A natural place is
-right after `import paddle` in `paddle_wwm/__init__.py`, or at the top of `from_pretrained`. The
-call is cheap and idempotent. It is safe on GPU machines (it only touches CPU-side settings) and on
-CPUs without AVX2/AVX-512 (the MKL setting is applied only where AVX2+FMA exist). The measurements
-behind every setting are in `benchmarks/CPU_NOTES.md`.
+Paddle's CPU defaults cost 2-5x in speed: `import paddle` sets OMP_NUM_THREADS=1 (one thread);
+the MKL 2019 it ships takes its generic SSE2 kernels on non-Intel CPUs unless
+MKL_DEBUG_CPU_TYPE=5 is set before its first BLAS call; and glibc malloc mmaps and unmaps every
+large tensor, so each activation is page-faulted in again. `configure_cpu()` fixes all three
+(process-wide, idempotent, CPU-side only, so also safe on GPU machines). Importing this module
+changes nothing: `BertModel` calls `maybe_configure_cpu()` when it is built, which honours the
+opt-out PADDLE_WWM_CONFIGURE_CPU=0; call `configure_cpu(n)` yourself to choose the thread count.
 
-Three problems it fixes. Together they made dygraph BERT on a 2-core AMD machine about 2x slower
-than it should be:
-
-1. Paddle runs on ONE thread unless told otherwise. `import paddle` (paddle/base/__init__.py,
-   `__bootstrap__`) writes OMP_NUM_THREADS=1 into the environment when it is unset, so MKL and
-   OpenMP start with one thread. `paddle.set_num_threads` does not exist, and the gflag
-   FLAGS_paddle_num_threads is not applied in oneDNN builds. The call that works after import is
-   `paddle.base.core.set_num_threads(n)` (C++ `platform::SetNumThreads`: MKL_Set_Num_Threads and
-   omp_set_num_threads).
-2. The CPU wheels ship MKL-ML 2019.0.5 (paddle/libs/libmklml_intel.so). That MKL picks its kernels
-   by CPU vendor. On a non-Intel CPU it takes the generic SSE2 path (mkl_serv_cpu_detect() == 0),
-   about 37 GFLOP/s per core on a Zen 4 core that does ~100 with AVX2. MKL of that age honours
-   MKL_DEBUG_CPU_TYPE=5 (use the AVX2 kernels). MKL 2020.1+ ignores the variable, so setting it is
-   harmless elsewhere. MKL reads it lazily on its first BLAS call, so it must be in the
-   environment before the first matmul. It does not need to be set before `import paddle`.
-3. Paddle's CPU allocator passes every tensor allocation to malloc. glibc serves large blocks with a
-   fresh mmap and unmaps them on free, so every activation tensor is page-faulted in again, 4 KiB at
-   a time. A 1.4 ms add on a 25 MB tensor then takes 12 ms. `tune_glibc_malloc` keeps freed memory
-   for reuse instead.
-
-Not done here, and why:
-- FLAGS_use_mkldnn / FLAGS_use_onednn set globally: dygraph ignores them (Paddle 3 picks the plain
-  CPU kernel, checked with GLOG_v=6). Static programs do use them. `cpu_static` turns them on for
-  our calls only, and `inference_config` turns on oneDNN for Paddle Inference.
-- LD_PRELOAD of a shim whose `mkl_serv_intel_cpu_true()` returns 1: makes MKL take its AVX-512
-  path on AMD. It needs a compiled .so preloaded before the process starts, and on Zen 4 it gives
-  nothing over MKL_DEBUG_CPU_TYPE=5 at 2 threads (+10% single-threaded). It is documented as an
-  opt-in in CPU_NOTES.md only.
+`cpu_static` and `inference_config` are the oneDNN paths (dygraph ignores oneDNN flags).
+The measurements behind each setting, and what was tried and not kept: `benchmarks/CPU_NOTES.md`.
 """
 from __future__ import annotations
 
@@ -46,10 +21,10 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-# OMP_NUM_THREADS as the user set it, captured before `import paddle` overwrites an unset one
-# with "1" (only possible when this module is imported first; see _user_omp_threads).
+# OMP_NUM_THREADS as it was before `import paddle` writes "1" into an unset one. `import paddle_wwm`
+# imports this module without paddle, so the capture sees the user's value unless the user imported
+# paddle first (then None, as when the variable is unset).
 _OMP_BEFORE_PADDLE = os.environ.get("OMP_NUM_THREADS") if "paddle" not in sys.modules else None
-_PADDLE_IMPORTED_FIRST = "paddle" in sys.modules
 
 _state: dict = {}
 
@@ -96,19 +71,20 @@ def _usable_cpus() -> int:
     return max(1, count)
 
 
-def _user_omp_threads() -> int | None:
-    """A thread count the user asked for through OMP_NUM_THREADS, if we can tell."""
-    value = _OMP_BEFORE_PADDLE
-    if value is None and _PADDLE_IMPORTED_FIRST:
-        # paddle was imported before us: an unset variable now reads "1", so only a value other
-        # than 1 is known to be the user's.
-        value = os.environ.get("OMP_NUM_THREADS")
-        if value == "1":
-            value = None
+def _as_int(value: str | None) -> int | None:
     try:
         return int(value) if value else None
     except ValueError:
         return None
+
+
+def _user_omp_threads() -> int | None:
+    """A thread count the user asked for through OMP_NUM_THREADS, if we can tell."""
+    value = _as_int(os.environ.get("OMP_NUM_THREADS"))
+    # Once paddle is imported, "1" may be paddle's own default: the user's only if it was there before.
+    if value == 1 and "paddle" in sys.modules and _as_int(_OMP_BEFORE_PADDLE) != 1:
+        return None
+    return value
 
 
 def default_num_threads() -> int:
@@ -168,12 +144,11 @@ def tune_glibc_malloc(keep_bytes: int = 1 << 30) -> bool:
     """Make glibc malloc reuse freed memory for large blocks instead of mmap/munmap-ing each one.
 
     Paddle's CPU allocator hands every tensor allocation straight to malloc. glibc serves blocks
-    above M_MMAP_THRESHOLD (128 KiB, adaptive up to 32 MiB) with a fresh mmap and returns them to
-    the kernel on free, so every activation tensor of a BERT forward is page-faulted in again,
-    4 KiB at a time (6145 faults for a 25 MB attention-score tensor: a 1.4 ms add takes 12 ms).
-    This serves all blocks from the heap (M_MMAP_MAX=0) and keeps up to `keep_bytes` of freed
-    memory for reuse (M_TRIM_THRESHOLD) instead of trimming it. Process-wide; glibc only; the
-    cost is that the process keeps its peak heap (up to keep_bytes more) after a large batch."""
+    above M_MMAP_THRESHOLD with a fresh mmap and returns them to the kernel on free, so every
+    activation tensor of a BERT forward is page-faulted in again, a page at a time. This serves
+    all blocks from the heap (M_MMAP_MAX=0) and keeps up to `keep_bytes` of freed memory for reuse
+    (M_TRIM_THRESHOLD) instead of trimming it. Process-wide; glibc only; the cost is that the
+    process keeps its peak heap (up to keep_bytes more) after a large batch."""
     import platform
     if platform.libc_ver()[0] != "glibc":
         return False
@@ -190,14 +165,19 @@ def tune_glibc_malloc(keep_bytes: int = 1 << 30) -> bool:
 def set_num_threads(num_threads: int) -> None:
     """Threads for Paddle's CPU kernels (MKL GEMMs and OpenMP loops) in dygraph and static mode.
 
-    omp_set_num_threads is per calling thread: call it from the thread that runs the model."""
+    omp_set_num_threads is per calling thread: call it from the thread that runs the model.
+    (`paddle.set_num_threads` does not exist and FLAGS_paddle_num_threads is not applied in oneDNN
+    builds: this C++ binding calls MKL_Set_Num_Threads and omp_set_num_threads.)"""
     import paddle
-    core = getattr(getattr(paddle, "base", None), "core", None) or paddle.fluid.core  # paddle 2.x: fluid
-    core.set_num_threads(int(num_threads))
+    paddle.base.core.set_num_threads(int(num_threads))
 
 
 def configure_cpu(num_threads: int | None = None, tune_malloc: bool | None = None) -> dict:
     """Apply the CPU settings once (later calls only change the thread count if one is given).
+
+    Call it before the first matmul: MKL reads MKL_DEBUG_CPU_TYPE at its first BLAS call, not at
+    `import paddle`. An explicit thread count stays in force: a later call without one (such as
+    the one every model construction makes) leaves it alone.
 
     num_threads: None picks `default_num_threads()` (PADDLE_WWM_NUM_THREADS, a user-set
     OMP_NUM_THREADS, or all usable CPUs). tune_malloc: see `tune_glibc_malloc()`; None reads
@@ -224,12 +204,16 @@ def configure_cpu(num_threads: int | None = None, tune_malloc: bool | None = Non
 
 
 def maybe_configure_cpu() -> dict | None:
-    """configure_cpu() unless PADDLE_WWM_CONFIGURE_CPU=0: the form to call at package import."""
+    """configure_cpu() unless PADDLE_WWM_CONFIGURE_CPU=0: the implicit call where models are built.
+
+    After the first call it only returns the settings in force (a no-op)."""
+    if _state:
+        return dict(_state)
     if os.environ.get("PADDLE_WWM_CONFIGURE_CPU", "1").lower() in ("0", "false", "no", "off"):
         return None
     try:
         return configure_cpu()
-    except Exception as error:  # never break the import over a performance setting
+    except Exception as error:  # never break model construction over a performance setting
         logger.warning("paddle_wwm.runtime.configure_cpu failed: %s", error)
         return None
 
@@ -305,10 +289,9 @@ class _OneDNNScope:
 def cpu_static(model, precision: str = "fp32", input_spec=None):
     """Our model as a static program run with oneDNN kernels, in process (no export, no files).
 
-    paddle.jit.to_static + oneDNN gives most of Paddle Inference's speed on CPU (BERT-base, 2 cores,
-    batch 32: 8.5 seq/s against 5.6 for today's dygraph and 8.9 for Paddle Inference), and with
+    paddle.jit.to_static + oneDNN gives most of Paddle Inference's speed on CPU, and with
     precision="bf16" paddle's AMP (O1: matmuls in bf16, softmax/layer_norm in fp32) runs the GEMMs
-    with oneDNN's AVX512-BF16 kernels (14.4 seq/s; max abs output diff ~0.02).
+    with oneDNN's AVX512-BF16 kernels (speed and output differences: benchmarks/CPU_NOTES.md).
     Eval/inference only (call model.eval() first). The returned callable takes the model's inputs;
     without `input_spec` a new program is built for every new input shape."""
     import paddle

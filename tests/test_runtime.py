@@ -1,20 +1,104 @@
 """CPU runtime settings and the static/oneDNN paths: they change speed, never the numbers
-(fp32 within 1e-5 of dygraph; bf16 within a stated tolerance)."""
+(fp32 within 1e-5 of dygraph; bf16 within a stated tolerance). Importing the package changes no
+process state; building a model applies the settings, unless the user opted out."""
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import paddle
 import pytest
 
-from conftest import padded_batch, ran_in_fresh_process, randomize_paddle_model
+from conftest import TINY, padded_batch, ran_in_fresh_process, randomize_paddle_model
+from cpu_state import malloc_mmaps_large_blocks, paddle_thread_counts
 from paddle_wwm import BertConfig, BertModel, runtime
 
+TESTS = Path(__file__).parent
+# Variables the suite's own process has changed (paddle sets OMP_NUM_THREADS, configure_cpu
+# MKL_DEBUG_CPU_TYPE): a fresh process must start from a user's environment instead.
+_SET_BY_THIS_PROCESS = ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE", "PADDLE_WWM_NUM_THREADS", "PADDLE_WWM_CONFIGURE_CPU")
 
-def test_configure_cpu_sets_paddles_thread_count():
+
+def run_fresh(code: str, **env) -> str:
+    """stdout of `code` run by a fresh Python with the tests directory on its path."""
+    base = {k: v for k, v in os.environ.items() if k not in _SET_BY_THIS_PROCESS}
+    base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_importing_the_package_imports_no_paddle_and_changes_no_process_state():
+    code = """
+import json, os, sys, threading
+environ = dict(os.environ)
+import paddle_wwm
+from paddle_wwm import BertTokenizer, __version__
+from paddle_wwm.segmentation import get_segmenter, segment_parallel
+from paddle_wwm.wwm.dataset import WWMCollator, WWMConfig, WWMDataset
+from paddle_wwm.wwm.prepare import PrepareSettings, prepare
+from paddle_wwm.wwm.chinese_ref import write_chinese_ref
+from paddle_wwm.parallel import OrderedPool
+from cpu_state import loaded_libraries, malloc_mmaps_large_blocks
+libraries = loaded_libraries()
+print(json.dumps({"paddle": sorted(m for m in sys.modules if m.split(".")[0] == "paddle"),
+                  "environ_changed": sorted(k for k in {*environ, *os.environ} if environ.get(k) != os.environ.get(k)),
+                  "threads": threading.active_count(),
+                  "paddle_libraries": sorted(l for l in libraries if "iomp" in l or "mkl" in l or "paddle" in l),
+                  "malloc_mmaps": malloc_mmaps_large_blocks()}))
+"""
+    state = json.loads(run_fresh(code))
+    assert state["paddle"] == []
+    assert state["environ_changed"] == []
+    assert state["threads"] == 1
+    assert state["paddle_libraries"] == []  # so no OpenMP/MKL thread setting either
+    assert state["malloc_mmaps"] in (True, None)  # glibc's default: mallopt was not called
+
+
+@pytest.mark.parametrize("user_env, expect", [
+    ({}, "usable cpus"),
+    ({"OMP_NUM_THREADS": "1"}, 1),  # "1" is paddle's own default too: the user's must still win
+    ({"PADDLE_WWM_CONFIGURE_CPU": "0"}, "paddle's defaults"),
+])
+def test_building_a_model_applies_the_cpu_settings_unless_opted_out(user_env, expect):
+    code = f"""
+import json, os
+from paddle_wwm import BertConfig, BertModel
+from cpu_state import malloc_mmaps_large_blocks, paddle_thread_counts
+BertModel(BertConfig(**{TINY!r}))
+print(json.dumps({{"threads": paddle_thread_counts(), "malloc_mmaps": malloc_mmaps_large_blocks(),
+                  "mkl_cpu_type": os.environ.get("MKL_DEBUG_CPU_TYPE")}}))
+"""
+    state = json.loads(run_fresh(code, **user_env))
+    if state["threads"] is None:
+        pytest.skip("a paddle build without libiomp5/MKL: no thread count to read back")
+    omp_threads = state["threads"][0]
+    if expect == "paddle's defaults":
+        assert omp_threads == 1
+        assert state["malloc_mmaps"] in (True, None)
+        assert state["mkl_cpu_type"] is None
+        return
+    assert omp_threads == (runtime._usable_cpus() if expect == "usable cpus" else expect)
+    assert state["malloc_mmaps"] in (False, None)
+
+
+def test_configure_cpu_sets_paddles_thread_count(tiny_config_dict):
     applied = runtime.configure_cpu(1)
     assert applied["num_threads"] == 1
+    counts = paddle_thread_counts()
+    assert counts in ((1, 1), None)  # as Paddle's OpenMP and MKL report it
+    BertModel(BertConfig(**tiny_config_dict))  # an explicit count survives building a model
+    assert paddle_thread_counts() == counts
     applied = runtime.configure_cpu(2)
     assert applied["num_threads"] == 2
+    if counts is not None:
+        omp, mkl = paddle_thread_counts()
+        assert omp == 2
+        assert mkl == min(2, len(os.sched_getaffinity(0)))  # MKL caps at the cores it finds
+    assert malloc_mmaps_large_blocks() in (False, None)
     report = runtime.cpu_report()
     if report["vendor"] == "AuthenticAMD" and report["avx2"] and "mkl_version" in report:
         # MKL 2019 on AMD: the generic SSE2 path is 0; MKL_DEBUG_CPU_TYPE=5 selects AVX2 (5)

@@ -13,6 +13,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .. import runtime
 from .config import BertConfig
 from .pretrained import PretrainedMixin
 
@@ -215,6 +216,10 @@ class BertModel(PretrainedMixin, nn.Layer):
     None means every token is real (pass a mask whenever a batch is padded)."""
 
     def __init__(self, config: BertConfig, add_pooler: bool = True):
+        # Paddle's CPU defaults (one thread, MKL's SSE2 path on AMD) are fixed here, where models
+        # run, rather than at import. Early enough: MKL reads MKL_DEBUG_CPU_TYPE at its first BLAS
+        # call, which comes after a model is built. A no-op after the first call.
+        runtime.maybe_configure_cpu()
         super().__init__()
         self.config = config
         self.embeddings = BertEmbeddings(config)

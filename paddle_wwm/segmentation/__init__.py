@@ -27,10 +27,10 @@ Nothing here imports jieba, ltp or torch until a segmenter of that kind is built
 """
 from __future__ import annotations
 
-import multiprocessing
-import signal
-import sys
+import functools
 from typing import Sequence
+
+from paddle_wwm.parallel import OrderedPool
 
 from .base import Segmenter, SegmenterError, split_at_whitespace
 from .jieba_segmenter import JiebaSegmenter, check_user_dict
@@ -82,35 +82,9 @@ def segment_parallel(spec: str, texts: Sequence[str], workers: int = 1,
     if workers <= 1 or len(texts) <= chunk_size:
         return segmenter_class(**kwargs).segment(texts)
     chunks = [texts[start:start + chunk_size] for start in range(0, len(texts), chunk_size)]
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    pool = context.Pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(segmenter_class, kwargs))
-    try:
-        results = [words for chunk in pool.imap(_segment_chunk, chunks) for words in chunk]
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.close()  # after success, the workers exit on their own rather than by SIGTERM
-        pool.join()
-    return results
+    with OrderedPool(min(workers, len(chunks)), functools.partial(_segment_function, segmenter_class, kwargs)) as pool:
+        return [words for chunk in pool.map(chunks) for words in chunk]
 
 
-_WORKER: dict = {}
-
-
-def _init_worker(segmenter_class: type[Segmenter], kwargs: dict) -> None:
-    # Paddle (imported with paddle_wwm) installs a handler that reports SIGTERM as a fatal error
-    # with a C++ traceback; Pool.terminate() sends SIGTERM to workers, which is no error.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # An exception raised by a pool initializer makes multiprocessing restart the worker forever;
-    # keep it and raise it from the first task instead, where it reaches the caller.
-    try:
-        _WORKER["segmenter"] = segmenter_class(**kwargs)
-    except Exception as error:
-        _WORKER["error"] = error
-
-
-def _segment_chunk(texts: Sequence[str]) -> list[list[str]]:
-    if "error" in _WORKER:
-        raise _WORKER["error"]
-    return _WORKER["segmenter"].segment(texts)
+def _segment_function(segmenter_class: type[Segmenter], kwargs: dict):
+    return segmenter_class(**kwargs).segment

@@ -4,20 +4,18 @@ Documents are assigned to shards by a running count of characters, a function of
 alone, so a rerun knows which documents belong to finished shards and skips them without
 segmenting again (resume), and a finished run does nothing at all (idempotent).
 
-The work (segmentation, tokenization, alignment) runs over chunks of whole documents, in this
-process or in a pool of ``workers`` processes that each build their segmenter and tokenizer once;
-at most ``2 * workers`` chunks are in flight, so memory stays bounded on corpora of any size.
+The work (segmentation, tokenization, alignment: :mod:`paddle_wwm.wwm.chunk_encoder`) runs over
+chunks of whole documents, in this process or in a pool of ``workers`` processes that each build
+their segmenter and tokenizer once; at most ``2 * workers`` chunks are in flight, so memory stays
+bounded on corpora of any size.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import multiprocessing
 import os
-import signal
-import sys
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -25,9 +23,10 @@ from typing import Iterator
 import numpy as np
 
 from paddle_wwm.atomic_files import write_json_atomic
+from paddle_wwm.parallel import OrderedPool
 from paddle_wwm.wwm import shards as shard_files
-from paddle_wwm.wwm.boundaries import subword_flags, word_starts_batch
-from paddle_wwm.wwm.chinese_ref import read_chinese_ref, ref_lines, word_starts_from_ref
+from paddle_wwm.wwm.chinese_ref import read_chinese_ref, ref_lines
+from paddle_wwm.wwm.chunk_encoder import Chunk, ChunkEncoder
 from paddle_wwm.wwm.corpus import BadLines, Document, read_documents
 
 CHUNK_SENTENCES = 2000
@@ -82,116 +81,6 @@ def vocab_md5(vocab: dict[str, int]) -> str:
     return hashlib.md5("\n".join(sorted(vocab, key=vocab.get)).encode("utf-8")).hexdigest()
 
 
-# -- the per-chunk work (runs in worker processes) ---------------------------------------------
-_WORKER: dict = {}
-
-
-def _init_worker(vocab_file: str | None, do_lower_case: bool, segmenter_spec: str | None) -> None:
-    from paddle_wwm.tokenization import BertTokenizer
-
-    # Forked from a process that imported Paddle, whose SIGTERM handler reports a C++ "FatalError"
-    # when the pool is terminated at the end: that is how the pool stops, not an error.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    tokenizer = BertTokenizer(vocab_file, do_lower_case=do_lower_case)
-    _WORKER["tokenizer"] = tokenizer
-    _WORKER["is_subword"] = subword_flags(tokenizer.vocab)
-    _WORKER["cls_sep"] = (tokenizer.cls_token_id, tokenizer.sep_token_id)
-    if segmenter_spec is not None:
-        from paddle_wwm.segmentation import get_segmenter
-
-        _WORKER["segmenter"] = get_segmenter(segmenter_spec)
-
-
-def _cut_long(ids: np.ndarray, starts: np.ndarray, limit: int) -> list[int]:
-    """Piece lengths of a sentence cut into pieces of at most ``limit`` tokens, at word starts."""
-    pieces = []
-    begin = 0
-    while len(ids) - begin > limit:
-        candidates = np.flatnonzero(starts[begin + 1:begin + limit + 1]) + begin + 1
-        end = int(candidates[-1]) if len(candidates) else begin + limit
-        pieces.append(end - begin)
-        begin = end
-    pieces.append(len(ids) - begin)
-    return pieces
-
-
-def _process_chunk(task: tuple[list[list[str]], list | None, int]) -> dict:
-    """Token ids, word starts and piece lengths of the documents of one chunk."""
-    documents, refs, wheres, limit = task
-    tokenizer, is_subword = _WORKER["tokenizer"], _WORKER["is_subword"]
-    texts = [s for doc in documents for s in doc]
-    encoded = tokenizer.encode_plain(texts, return_offsets=refs is None)
-    timings = {}
-    if refs is None:
-        started = time.perf_counter()
-        words = _WORKER["segmenter"].segment(texts)
-        timings["segment"] = time.perf_counter() - started
-        starts, misaligned = word_starts_batch(texts, words, encoded, is_subword)
-    else:
-        cls_id, sep_id = _WORKER["cls_sep"]
-        starts, misaligned = [], 0
-        for (ids, _), ref, where in zip(encoded, refs, wheres):
-            kept = ids[:510]  # the refs cover the 512-token window run_chinese_ref tokenized
-            flags = word_starts_from_ref([cls_id, *kept, sep_id], ref, is_subword, where=where)[1:-1]
-            starts.append(np.concatenate([flags, ~is_subword[np.asarray(ids[510:], dtype=np.int64)]]))
-    all_ids, all_starts, pieces, doc_pieces, cut = [], [], [], [], 0
-    index = 0
-    for doc in documents:
-        n_pieces = 0
-        for _ in doc:
-            ids = np.asarray(encoded[index][0], dtype=np.int64)
-            flags = starts[index]
-            index += 1
-            if len(ids) == 0:
-                continue
-            lengths = _cut_long(ids, flags, limit)
-            cut += len(lengths) > 1
-            all_ids.append(ids)
-            all_starts.append(flags)
-            pieces.extend(lengths)
-            n_pieces += len(lengths)
-        doc_pieces.append(n_pieces)
-    empty = np.zeros(0, dtype=np.int64)
-    return {"ids": np.concatenate(all_ids) if all_ids else empty,
-            "starts": np.concatenate(all_starts).astype(np.uint8) if all_starts else empty.astype(np.uint8),
-            "pieces": np.asarray(pieces, dtype=np.int64), "doc_pieces": doc_pieces,
-            "misaligned": misaligned, "cut": cut, "timings": timings}
-
-
-class _OrderedPool:
-    """Ordered map over a pool (or inline), with a bounded number of chunks in flight."""
-
-    def __init__(self, workers: int, initargs: tuple):
-        self.pool = None
-        if workers > 1:
-            context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-            self.pool = context.Pool(workers, initializer=_init_worker, initargs=initargs)
-            self.window = 2 * workers
-        else:
-            _init_worker(*initargs)
-
-    def map(self, tasks: Iterator) -> Iterator:
-        """(tag, result) in order; a None task passes through as a None result."""
-        if self.pool is None:
-            for tag, task in tasks:
-                yield tag, None if task is None else _process_chunk(task)
-            return
-        pending: deque = deque()
-        for tag, task in tasks:
-            pending.append((tag, None if task is None else self.pool.apply_async(_process_chunk, (task,))))
-            if len(pending) >= self.window:
-                tag_done, result = pending.popleft()
-                yield tag_done, None if result is None else result.get()
-        while pending:
-            tag_done, result = pending.popleft()
-            yield tag_done, None if result is None else result.get()
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-
-
 # -- the driver ----------------------------------------------------------------------------------
 class _ShardRouter:
     """Sends bad-line reports to the shard whose documents are being read."""
@@ -213,7 +102,7 @@ class _ShardBuild:
     results: list = field(default_factory=list)
 
 
-def _ref_documents(path: str, refs: list[list[int]], bad) -> Iterator[Document]:
+def _ref_documents(path: str, refs: list[list[int]]) -> Iterator[tuple[Document, list[int]]]:
     """One document per non-blank line, paired with its ref (transformers' line filter)."""
     text = Path(path).read_text(encoding="utf-8")
     lines = ref_lines(text)
@@ -228,7 +117,7 @@ def _documents(settings: PrepareSettings, router) -> Iterator[tuple[Document, li
     if settings.chinese_ref:
         if len(settings.corpus) != 1:
             raise ValueError("--chinese-ref goes with exactly one corpus file (its lines)")
-        yield from _ref_documents(settings.corpus[0], read_chinese_ref(settings.chinese_ref), router)
+        yield from _ref_documents(settings.corpus[0], read_chinese_ref(settings.chinese_ref))
         return
     for document in read_documents(settings.corpus, router, settings.json_key, settings.split_sentences):
         yield document, None
@@ -272,7 +161,7 @@ def prepare(settings: PrepareSettings, out: str | os.PathLike, workers: int = 1,
         wheres: list = []
 
         def flush():
-            task = (chunk[:], refs[:] if settings.chinese_ref else None, wheres[:], settings.max_sentence_tokens)
+            task = Chunk(chunk[:], refs[:] if settings.chinese_ref else None, wheres[:], settings.max_sentence_tokens)
             chunk.clear(), refs.clear(), wheres.clear()
             return build.index, task
 
@@ -301,9 +190,9 @@ def prepare(settings: PrepareSettings, out: str | os.PathLike, workers: int = 1,
     written = 0
     started = time.perf_counter()
     bar = tqdm(unit="sent", desc=f"prepare {out.name}", disable=not progress, mininterval=1.0)
-    pool = _OrderedPool(workers, (settings.vocab_file, settings.do_lower_case,
-                                  None if settings.chinese_ref else settings.segmenter))
-    try:
+    encoder = functools.partial(ChunkEncoder, settings.vocab_file, settings.do_lower_case,
+                                None if settings.chinese_ref else settings.segmenter)
+    with OrderedPool(workers, encoder) as pool, bar:
         for index, result in pool.map(tasks()):
             build = builds[index]
             if result is not None:
@@ -319,9 +208,6 @@ def prepare(settings: PrepareSettings, out: str | os.PathLike, workers: int = 1,
             build.results = []
             if stop_after_shards is not None and written >= stop_after_shards:
                 return {"interrupted": True, "written": written}
-    finally:
-        pool.close()
-        bar.close()
     return _write_manifest(out, fingerprint, builds, totals, time.perf_counter() - started, written)
 
 
