@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from paddle_wwm.atomic_files import write_text_atomic
-from paddle_wwm.tokenization import _is_chinese_char
+from paddle_wwm.tokenization import is_chinese_char
 
 MAX_LENGTH = 512  # run_chinese_ref tokenizes with truncation=True, max_length=512
 
@@ -33,7 +33,7 @@ class ChineseRefError(ValueError):
 
 
 def _all_chinese(text: str) -> bool:
-    return all(_is_chinese_char(ord(ch)) for ch in text)
+    return all(is_chinese_char(ord(ch)) for ch in text)
 
 
 def chinese_words(words: Iterable[str]) -> set[str]:
