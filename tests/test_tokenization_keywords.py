@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -110,7 +112,7 @@ def test_keywords_match_transformers(ours, hf_fast, hf_slow, case):
                   return_attention_mask=mask, return_token_type_ids=type_ids, return_tensors=tensors)
         try:
             want = _plain(hf_fast(first, second, return_offsets_mapping=offsets, **kw))
-        except Exception as e:  # the Rust side raises a bare Exception
+        except Exception as e:  # noqa: BLE001 - the Rust side raises a bare Exception
             assert str(e).startswith("Truncation error"), e
             want = None
         limit = 512 if max_length is None else max_length
@@ -293,3 +295,43 @@ def test_tokenizer_config_errors(tmp_path):
         BertTokenizer.from_pretrained(tmp_path)
     with pytest.raises(NotADirectoryError):
         BertTokenizer().save_pretrained(config_file)
+
+
+# --------------------------------------------------------------------------------------------
+# Importing the tokenizer does not import paddle
+# --------------------------------------------------------------------------------------------
+
+_USE_TOKENIZER = (
+    "import sys\n"
+    "from paddle_wwm.tokenization import BertTokenizer\n"
+    "out = BertTokenizer()(['我爱你', 'Paddle'], padding=True, return_tensors='np')\n"
+    "assert out['input_ids'].shape == (2, 5), out\n"
+    "print(sorted(m for m in sys.modules if m == 'paddle' or m.startswith('paddle.')))\n"
+)
+
+
+def _modules_after(code: str) -> str:
+    """What ``code`` prints, run in a fresh interpreter."""
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.xfail(strict=True, reason="paddle_wwm/__init__ imports runtime: fixed on branch light")
+def test_importing_the_tokenizer_leaves_paddle_out():
+    assert _modules_after(_USE_TOKENIZER) == "[]"
+
+
+def test_the_tokenization_package_itself_imports_no_paddle():
+    """The same with paddle_wwm/__init__.py bypassed: whatever the top-level package does, the
+    tokenizer's own modules never import paddle (only return_tensors='pd' does, when called)."""
+    bypass = (
+        "import sys, types, importlib.util\n"
+        "spec = importlib.util.find_spec('paddle_wwm')\n"
+        "package = types.ModuleType('paddle_wwm')\n"
+        "package.__path__ = list(spec.submodule_search_locations)\n"
+        "sys.modules['paddle_wwm'] = package\n"
+    )
+    assert _modules_after(bypass + _USE_TOKENIZER) == "[]"
+    assert "'paddle'" in _modules_after(bypass + _USE_TOKENIZER + "BertTokenizer()('x', return_tensors='pd')\n"
+                                        "print(sorted(m for m in sys.modules if m == 'paddle'))\n")

@@ -19,11 +19,11 @@ from .tokenizer import BertTokenizer
 from .vocab import DEFAULT_VOCAB_FILE, SPECIAL_TOKENS, VocabError, load_vocab
 
 __all__ = [
+    "DEFAULT_VOCAB_FILE",
+    "SPECIAL_TOKENS",
     "BasicTokenizer",
     "BertTokenizer",
-    "DEFAULT_VOCAB_FILE",
     "EncodingOptions",
-    "SPECIAL_TOKENS",
     "VocabError",
     "WordpieceTokenizer",
     "is_chinese_char",

@@ -56,7 +56,7 @@ class EncodingOptions:
                       truncation="longest_first", padding=False, return_offsets=None,
                       return_offsets_mapping=None, return_token_type_ids=None, return_attention_mask=None,
                       return_length=False, return_tensors=None, add_special_tokens=True,
-                      is_split_into_words=False) -> "EncodingOptions":
+                      is_split_into_words=False) -> EncodingOptions:
         """The record for the keywords of :meth:`BertTokenizer.__call__` (see there)."""
         limit = _one_of_aliases("max_seq_len", max_seq_len, "max_length", max_length)
         offsets = _one_of_aliases("return_offsets", return_offsets, "return_offsets_mapping", return_offsets_mapping)

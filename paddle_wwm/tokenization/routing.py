@@ -14,7 +14,7 @@ composition, WordPiece) behave alike for characters that pass.
 from __future__ import annotations
 
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 from .reference import ITEM_CHAR, MAX_INPUT_CHARS_PER_WORD, ReferenceTokenizer
 from .vocab import CLS_TOKEN, SEP_TOKEN, SPECIAL_TOKENS, UNK_TOKEN

@@ -3,8 +3,8 @@ and tokenizer directories."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .assembly import assemble, finish, gc_paused, to_tensors
 from .options import EncodingOptions
@@ -49,7 +49,7 @@ class BertTokenizer:
 
     # -- tokenizer directories --------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None, **kwargs) -> "BertTokenizer":
+    def from_pretrained(cls, path: str | os.PathLike | None = None, **kwargs) -> BertTokenizer:
         """Tokenizer from a directory holding ``vocab.txt`` (and optionally the
         ``tokenizer_config.json`` of :meth:`save_pretrained`, transformers or PaddleNLP), or a
         path to the vocabulary file itself; ``None`` gives the shipped vocabulary. ``kwargs``

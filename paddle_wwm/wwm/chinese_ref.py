@@ -60,7 +60,7 @@ def chinese_ref(tokens: Sequence[str], words: Iterable[str]) -> list[int]:
             for size in range(min(end - start, longest), 1, -1):
                 if "".join(tokens[start:start + size]) in word_set:
                     refs.extend(j for j in range(start + 1, start + size)
-                                if len(tokens[j]) == 1 and _is_chinese_char(ord(tokens[j])))
+                                if len(tokens[j]) == 1 and is_chinese_char(ord(tokens[j])))
                     step = size
                     break
         start += step
