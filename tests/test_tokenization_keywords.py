@@ -150,7 +150,7 @@ def _no_empty_lists(example, split: bool):
     return example or [""]
 
 
-def test_truncated_pair_offsets(ours, hf_fast, hf_slow):
+def test_truncated_pair_offsets(ours, hf_fast, hf_slow, paddlenlp_tokenizer):
     """longest_first on a pair follows the slow tokenizer (the first text keeps the odd token; the
     fast one gives it to the second); the offsets are those of the untruncated tokens kept."""
     checked_odd = 0
@@ -164,6 +164,8 @@ def test_truncated_pair_offsets(ours, hf_fast, hf_slow):
         for max_length in (9, 16, 17, 64, 65):
             got = ours(text, pair, max_length=max_length, truncation="longest_first", return_offsets_mapping=True)
             assert got["input_ids"] == hf_slow(text, pair, max_length=max_length, truncation="longest_first")["input_ids"]
+            assert got["input_ids"] == paddlenlp_tokenizer(text, pair, max_length=max_length,
+                                                           truncation="longest_first")["input_ids"]
             n_first = got["token_type_ids"].count(0) - 2
             n_second = len(got["input_ids"]) - n_first - 3
             assert got["offset_mapping"] == [(0, 0), *first[:n_first], (0, 0), *second[:n_second], (0, 0)]
@@ -195,6 +197,9 @@ def test_length_and_seq_len(ours, hf_fast, hf_slow, paddlenlp_tokenizer):
 
 def test_paddlenlp_keywords(ours, paddlenlp_tokenizer):
     """PaddleNLP's spelling (max_seq_len, return_attention_mask=True) gives PaddleNLP's ids."""
+    # PaddleNLP's defaults differ: no attention_mask, no truncation (docs/tokenization.md)
+    assert "attention_mask" not in paddlenlp_tokenizer("我爱你")
+    assert len(paddlenlp_tokenizer(TEXTS[5])["input_ids"]) > 512
     for text, pair in zip(TEXTS, PAIRS):
         for max_seq_len in (16, 128):
             want = paddlenlp_tokenizer(text, pair, max_seq_len=max_seq_len, truncation=True,
