@@ -6,6 +6,8 @@ failure here after an upgrade means the catalogue changed, not necessarily that 
 """
 from __future__ import annotations
 
+import functools
+
 import pytest
 import transformers
 
@@ -14,14 +16,19 @@ from paddle_wwm.tokenization.routing import build_backend
 from paddle_wwm.tokenization.vocab import load_vocab
 
 
-@pytest.fixture(scope="module")
+@functools.cache
+def _reference(do_lower_case: bool):
+    return transformers.BertTokenizer(vocab_file=str(DEFAULT_VOCAB_FILE), do_lower_case=do_lower_case)
+
+
+@pytest.fixture
 def hf():
-    return transformers.BertTokenizer(vocab_file=str(DEFAULT_VOCAB_FILE))
+    return _reference(True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def hf_cased():
-    return transformers.BertTokenizer(vocab_file=str(DEFAULT_VOCAB_FILE), do_lower_case=False)
+    return _reference(False)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,10 @@ from .vocab import (CLS_TOKEN, DEFAULT_VOCAB_FILE, MASK_TOKEN, PAD_TOKEN, SEP_TO
                     VocabError, load_vocab)
 
 
+def _token_id(token: str) -> property:
+    return property(lambda self: self._vocab[token], doc=f"id of {token}")
+
+
 class BertTokenizer:
     """Chinese BERT(-wwm) tokenizer; ids equal transformers' slow ``BertTokenizer``.
 
@@ -86,25 +90,11 @@ class BertTokenizer:
     def __len__(self) -> int:
         return len(self._vocab)
 
-    @property
-    def pad_token_id(self) -> int:
-        return self._vocab[PAD_TOKEN]
-
-    @property
-    def unk_token_id(self) -> int:
-        return self._vocab[UNK_TOKEN]
-
-    @property
-    def cls_token_id(self) -> int:
-        return self._vocab[CLS_TOKEN]
-
-    @property
-    def sep_token_id(self) -> int:
-        return self._vocab[SEP_TOKEN]
-
-    @property
-    def mask_token_id(self) -> int:
-        return self._vocab[MASK_TOKEN]
+    pad_token_id = _token_id(PAD_TOKEN)
+    unk_token_id = _token_id(UNK_TOKEN)
+    cls_token_id = _token_id(CLS_TOKEN)
+    sep_token_id = _token_id(SEP_TOKEN)
+    mask_token_id = _token_id(MASK_TOKEN)
 
     @property
     def all_special_tokens(self) -> list[str]:
