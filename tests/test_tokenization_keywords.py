@@ -221,6 +221,9 @@ def test_aliases_and_option_errors(ours):
         ours("我爱你", is_split_into_words=True)
     with pytest.raises(TypeError, match=r"text\[1\] must be a str"):
         ours(["我", 3])
+    assert ours.encode(["我", "爱你"], is_split_into_words=True) == ours(["我", "爱你"], is_split_into_words=True)
+    with pytest.raises(TypeError, match="encode takes one example"):
+        ours.encode([["我"], ["爱你"]], is_split_into_words=True)
     with pytest.raises(TypeError, match="text_pair must be one example"):
         ours("我", ["你"])
     with pytest.raises(TypeError, match="unexpected keyword"):

@@ -170,6 +170,8 @@ class BertTokenizer:
         """Encode one text (or pair): :meth:`__call__` for a single example, lists by default."""
         if not keywords.get("is_split_into_words"):
             _check_text(text, "text")
+        elif text and isinstance(text[0], (list, tuple)):
+            raise TypeError("encode takes one example; call the tokenizer itself for a batch")
         return self(text, text_pair, max_seq_len, truncation, padding, return_offsets,
                     add_special_tokens=add_special_tokens, **keywords)
 
