@@ -123,7 +123,7 @@ def test_corpus_parity_batch(tok, corpus):
     assert len(got) == len(lines)
     assert _first_mismatch(lines, got, ref) is None, _first_mismatch(lines, got, ref)
     # every corpus line is eligible for the Rust path (nothing was routed away)
-    assert all(tok._fast_ok(lines))
+    assert all(tok._router.fast_ok(lines))
 
 
 def test_corpus_parity_single_encode(tok, corpus):
@@ -161,7 +161,7 @@ def test_corpus_offsets_fast_equal_pure_and_cjk_exact(tok, pure, corpus):
 # --------------------------------------------------------------------------------------------
 
 # Characters on which the Rust normaliser of tokenizers 0.21 disagrees with the reference
-# (see the module docstring of paddle_wwm.tokenization), and neighbours that must not break.
+# (see paddle_wwm/tokenization/routing.py and docs/tokenization.md), and neighbours that must not break.
 DIVERGENT = [
     "\u0378",  # unassigned (Cn): dropped by the reference, kept by Rust
     "\U000e0080",  # unassigned, outside the BMP
@@ -247,16 +247,16 @@ def test_divergent_texts_are_routed(hf, tok, text):
     assert tok.encode(text, add_special_tokens=False)["input_ids"] == want
     assert tok([text, "普通的句子"], add_special_tokens=False)["input_ids"][0] == want
     assert tok.tokenize(text) == hf.tokenize(text)
-    assert not tok._fast_ok([text])[0]
+    assert not tok._router.fast_ok([text])[0]
     if "\ud800" not in text:  # a lone surrogate cannot even be passed to Rust
         raw = tok.backend_tokenizer.encode(text, add_special_tokens=False)
         if raw.ids != want:
-            assert not tok._fast_ok([text])[0]
+            assert not tok._router.fast_ok([text])[0]
 
 
 def test_routing_is_per_text(tok):
     texts = ["中文句子", "a\u0378b", "另一个句子"]
-    assert tok._fast_ok(texts) == [True, False, True]
+    assert tok._router.fast_ok(texts) == [True, False, True]
 
 
 # --------------------------------------------------------------------------------------------

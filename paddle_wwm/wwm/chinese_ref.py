@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from paddle_wwm.atomic_files import write_text_atomic
-from paddle_wwm.tokenization import _is_chinese_char
+from paddle_wwm.tokenization import is_chinese_char
 
 MAX_LENGTH = 512  # run_chinese_ref tokenizes with truncation=True, max_length=512
 
@@ -33,7 +33,7 @@ class ChineseRefError(ValueError):
 
 
 def _all_chinese(text: str) -> bool:
-    return all(_is_chinese_char(ord(ch)) for ch in text)
+    return all(is_chinese_char(ord(ch)) for ch in text)
 
 
 def chinese_words(words: Iterable[str]) -> set[str]:
@@ -60,7 +60,7 @@ def chinese_ref(tokens: Sequence[str], words: Iterable[str]) -> list[int]:
             for size in range(min(end - start, longest), 1, -1):
                 if "".join(tokens[start:start + size]) in word_set:
                     refs.extend(j for j in range(start + 1, start + size)
-                                if len(tokens[j]) == 1 and _is_chinese_char(ord(tokens[j])))
+                                if len(tokens[j]) == 1 and is_chinese_char(ord(tokens[j])))
                     step = size
                     break
         start += step
