@@ -325,7 +325,6 @@ def _modules_after(code: str) -> str:
     return done.stdout.strip()
 
 
-@pytest.mark.xfail(strict=True, reason="paddle_wwm/__init__ imports runtime: fixed on branch light")
 def test_importing_the_tokenizer_leaves_paddle_out():
     assert _modules_after(_USE_TOKENIZER) == "[]"
 
