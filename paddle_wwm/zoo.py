@@ -82,12 +82,3 @@ def zoo_config(name: str) -> BertConfig:
 
 def known_names() -> str:
     return ", ".join(_BY_NAME)
-
-
-def __getattr__(name):
-    # Transitional: integrations/ still calls `zoo.resolve`, which is the store's now. Remove once
-    # those callers import paddle_wwm.store (tests/test_layers.py reports this upward import until then).
-    if name == "resolve":
-        from paddle_wwm.store import resolve
-        return resolve
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -54,7 +54,7 @@ STATIC_ARCHITECTURES = tuple(ONNX_OUTPUT_NAMES)
 
 
 def export(src, out, fmt: str, overwrite: bool = False) -> Path:
-    from paddle_wwm import zoo
+    from paddle_wwm import store
     from paddle_wwm.checkpoints.layouts import read_checkpoint, write_checkpoint
 
     if fmt not in FORMATS:
@@ -64,7 +64,7 @@ def export(src, out, fmt: str, overwrite: bool = False) -> Path:
         raise FileExistsError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
     if fmt == "onnx":
         _require_paddle2onnx()
-    checkpoint = _without_nsp_head(read_checkpoint(zoo.resolve(src)))
+    checkpoint = _without_nsp_head(read_checkpoint(store.resolve(src)))
     if fmt == "taskflow":
         return write_checkpoint(checkpoint, out, layout="paddlenlp", overwrite=overwrite)
     architecture = _static_architecture(checkpoint, fmt)
