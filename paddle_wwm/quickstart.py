@@ -127,18 +127,14 @@ def prepare_corpus(root: Path, workers: int):
 
 
 def pretrain(root: Path, data: Path, nproc: int, steps: int):
-    from paddle_wwm.pretraining import load_config
-    from paddle_wwm.pretraining import pretrain as pretrain_here
-    from paddle_wwm.pretraining.launcher import launch
+    from paddle_wwm.pretraining.command import run_recipe
     from paddle_wwm.pretraining.metrics import read_log
 
     output = root / "pretrain-tiny"
     done_before = (output / "final").is_dir()
-    overrides = [f"data.dir={data}", f"train.output_dir={output}", f"train.max_steps={steps}"]
-    config = load_config("tiny", overrides)  # a bad value fails here, before any process starts
-    if nproc == 1:
-        pretrain_here(config, resume=True)
-    elif (code := launch("tiny", overrides, nproc, output / "launch_logs", resume=True)) != 0:
+    code = run_recipe("tiny", [f"data.dir={data}", f"train.output_dir={output}", f"train.max_steps={steps}"],
+                      nproc=nproc, resume=True)
+    if code != 0:
         raise RuntimeError(f"pre-training failed (exit code {code}); its logs are in {output / 'launch_logs'}")
     log = read_log(output)
     print("step  loss    mlm accuracy  tokens/s")

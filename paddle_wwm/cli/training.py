@@ -6,25 +6,9 @@ import sys
 
 
 def cmd_pretrain(args) -> int:
-    import os
-    from pathlib import Path
+    from paddle_wwm.pretraining.command import run_recipe
 
-    from paddle_wwm.pretraining import load_config, pretrain
-    from paddle_wwm.pretraining.launcher import finished_line, launch
-
-    config = load_config(args.config, args.overrides)  # every value checked before any work starts
-    if args.nproc > 1 and "PADDLE_TRAINERS_NUM" not in os.environ:
-        log_dir = Path(config.train.output_dir) / "launch_logs"
-        print(f"launching {args.nproc} processes; rank logs in {log_dir}", file=sys.stderr)
-        code = launch(args.config, args.overrides, args.nproc, log_dir, resume=args.resume, quiet=args.quiet)
-        if code != 0:
-            print(f"paddle-wwm pretrain: error: a rank failed (exit {code}); see {log_dir}/workerlog.*",
-                  file=sys.stderr)
-        return code
-    summary = pretrain(config, resume=args.resume, progress=not args.quiet)
-    if line := finished_line(summary, config):
-        print(line)
-    return 0
+    return run_recipe(args.config, args.overrides, nproc=args.nproc, resume=args.resume, quiet=args.quiet)
 
 
 def cmd_finetune(args) -> int:
@@ -58,13 +42,10 @@ def cmd_quickstart(args) -> int:
 
 
 def add_commands(sub) -> None:
+    from paddle_wwm.pretraining.command import add_arguments as add_pretrain_arguments
+
     p = sub.add_parser("pretrain", help="whole-word-masking pre-training from a recipe (fleet data parallel)")
-    p.add_argument("--config", required=True, help="recipe, e.g. configs/pretrain/rbt3.yaml")
-    p.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=100")
-    p.add_argument("--resume", action="store_true", help="continue the run in train.output_dir from its last checkpoint")
-    p.add_argument("--nproc", type=int, default=1,
-                   help="processes on this machine (GPUs, or CPU processes over gloo) via paddle.distributed.launch")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_pretrain_arguments(p)
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("finetune", help="fine-tune and evaluate on a benchmark task over several seeds")

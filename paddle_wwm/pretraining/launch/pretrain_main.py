@@ -5,26 +5,19 @@ import argparse
 import sys
 
 from paddle_wwm.errors import PaddleWwmError
-from paddle_wwm.pretraining import load_config, pretrain
-from paddle_wwm.pretraining.launcher import finished_line
+from paddle_wwm.pretraining.command import add_arguments, run_recipe
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="one rank of `paddle-wwm pretrain --nproc N`")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("overrides", nargs="*")
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--quiet", action="store_true")
+    """`paddle-wwm pretrain` with these arguments, in this rank."""
+    parser = argparse.ArgumentParser(prog="paddle-wwm pretrain", description="one rank of a pre-training run")
+    add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config, args.overrides)
-        summary = pretrain(config, resume=args.resume, progress=not args.quiet)
+        return run_recipe(args.config, args.overrides, nproc=args.nproc, resume=args.resume, quiet=args.quiet)
     except PaddleWwmError as error:
         print(f"paddle-wwm pretrain: error: {error}", file=sys.stderr)
         return 2
-    if line := finished_line(summary, config):
-        print(line)
-    return 0
 
 
 if __name__ == "__main__":
