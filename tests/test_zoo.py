@@ -140,3 +140,18 @@ def test_truncated_initialisation_takes_the_first_layers(tmp_path):
         assert np.array_equal(small.layers[i].attention.qkv.weight.numpy(), big.layers[i].attention.qkv.weight.numpy())
     with pytest.raises(CheckpointError, match="cannot take 7 layers from a 6-layer"):
         BertModel.from_pretrained(tmp_path / "six", num_hidden_layers=7)
+
+
+def test_the_registry_imports_no_paddle():
+    """Names, aliases and architectures come without paddle (the store and the models bring it)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\nfrom paddle_wwm import zoo\n"
+            "assert zoo.zoo_config(zoo.entry('hfl/rbt3').name).num_hidden_layers == 3\n"
+            "assert 'paddle' not in sys.modules, 'the zoo registry imported paddle'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    assert result.returncode == 0, result.stderr[-2000:]
