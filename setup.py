@@ -20,7 +20,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["paddle_wwm", "paddle_wwm.*"]) + ["paddle_wwm.configs"],
-    # configs/ lives at the top of the repository (DESIGN.md); a wheel carries it inside the package.
+    # configs/ lives at the top of the repository; a wheel carries it inside the package.
     package_dir={"paddle_wwm.configs": "configs"},
     package_data={"paddle_wwm": ["data/*.txt", "data/*.json", "data/*.md"],
                   "paddle_wwm.configs": ["models/*.json", "*/*.yaml"]},

@@ -47,14 +47,14 @@ def prepare(root: Path) -> None:
     other two), and the rbt3 module installed into $HUB_HOME."""
     import paddle
 
-    from paddle_wwm import zoo
+    from paddle_wwm import store, zoo
     from paddle_wwm.integrations.export import export
     from paddle_wwm.integrations.hub_packaging import install
     from paddle_wwm.modeling import BertForSequenceClassification
 
     paddle.seed(0)
     model = BertForSequenceClassification(zoo.zoo_config("rbt3"), num_classes=2)
-    model.save_pretrained(zoo.store_dir("rbt3"))
+    model.save_pretrained(store.store_dir("rbt3"))
     export("rbt3", root / "paddlenlp", "taskflow")
     install("rbt3")
 

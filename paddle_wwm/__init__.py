@@ -28,3 +28,20 @@ def __getattr__(name):
 
 def __dir__():
     return sorted({*globals(), *_MODELS, "BertTokenizer"})
+
+
+# -- from_pretrained / save_pretrained (paddle-free): modeling/ sits below the model store and the
+# checkpoint writers, so this top layer hands it the functions that do the file work.
+def _load_pretrained(cls, name_or_path, **kwargs):
+    from .store import load_pretrained
+    return load_pretrained(cls, name_or_path, **kwargs)
+
+
+def _save_pretrained(model, out_dir, **kwargs):
+    from .checkpoints.model_state import save_model
+    return save_model(model, out_dir, **kwargs)
+
+
+from .modeling import pretrained as _pretrained  # noqa: E402
+
+_pretrained.use_checkpoint_io(load=_load_pretrained, save=_save_pretrained)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_OUT = "output/quickstart"
+DEFAULT_TEXT = "哈工大讯飞联合实验室发布了中文全词覆盖预训练模型。"
 HUB_MODULE_NAME = "wwm-quickstart-tiny"
 SENTIMENT_LABELS = {0: "negative", 1: "positive"}
 SAMPLE_REVIEWS = ["房间干净，服务热情，下次还来。", "隔音太差，一晚上没睡好。", "早餐丰富，位置也方便。", "前台态度恶劣，不推荐。"]
@@ -62,25 +63,16 @@ class Report:
         write_json_atomic(path, {"stages": [vars(s) for s in self.stages]})
 
 
-# Warnings the quickstart's own calls raise inside PaddleHub, Paddle and PaddleNLP, harmless there
-# and no business of its reader (a user's own code still sees them).
-_FOREIGN_WARNINGS = ("Setuptools is replacing distutils",  # importing paddlehub
-                     "Tensor do not have 'place' interface",  # Taskflow's to_static conversion
-                     "Truncation was not explicitly activated")  # Taskflow fill_mask's own tokenizer call
-
-
-def run(args) -> int:
-    for message in _FOREIGN_WARNINGS:
-        warnings.filterwarnings("ignore", message=message)
-    root = Path(args.out)
+def run(out=DEFAULT_OUT, nproc: int = 2, steps: int = 200, text: str = DEFAULT_TEXT) -> Report:
+    """All the stages into ``out``; ``nproc=0`` stops after stage 0 (no pre-training)."""
+    root = Path(out)
     report = Report()
-    report.timed("0 the zoo and rbt3", lambda: encode_with_rbt3(args.text))
-    if args.nproc == 0:
+    report.timed("0 the zoo and rbt3", lambda: encode_with_rbt3(text))
+    if nproc == 0:
         report.print()
-        return 0
-    data = report.timed("1 prepare the corpus", lambda: prepare_corpus(root, args.nproc))
-    pretrained = report.timed(f"2 pre-train ({args.nproc} fleet processes)",
-                              lambda: pretrain(root, data, args.nproc, args.steps))
+        return report
+    data = report.timed("1 prepare the corpus", lambda: prepare_corpus(root, nproc))
+    pretrained = report.timed(f"2 pre-train ({nproc} fleet processes)", lambda: pretrain(root, data, nproc, steps))
     finetuned, dev_file = report.timed("3 fine-tune on reviews", lambda: finetune(root, pretrained))
     os.environ.setdefault("HUB_HOME", str((root / "hub-home").resolve()))  # before PaddleHub is imported
     hub_labels = report.timed("4 PaddleHub module", lambda: serve_as_hub_module(root, pretrained, finetuned, dev_file))
@@ -88,21 +80,21 @@ def run(args) -> int:
     report.print()
     report.write(root / "report.json")
     print(f"(report.json in {root}; to use the module later: export HUB_HOME={os.environ['HUB_HOME']})")
-    return 0
+    return report
 
 
 def encode_with_rbt3(text: str):
     import paddle
 
-    from paddle_wwm import BertModel, zoo
-    from paddle_wwm.cli import cmd_zoo
+    from paddle_wwm import store, zoo
+    from paddle_wwm.modeling import BertModel
     from paddle_wwm.tokenization import BertTokenizer
 
-    cmd_zoo(type("Args", (), {"json": False})())
+    print(store.listing_table())
     name = "rbt3"
     try:
         model = BertModel.from_pretrained(name)
-        source = f"loaded from {zoo.store_dir(name)}"
+        source = f"loaded from {store.store_dir(name)}"
     except zoo.ModelNotFoundError as error:
         print(f"{error}\n-> building {name} with random weights to show the pipeline")
         paddle.seed(0)
@@ -135,15 +127,15 @@ def prepare_corpus(root: Path, workers: int):
 
 
 def pretrain(root: Path, data: Path, nproc: int, steps: int):
-    from paddle_wwm.cli import main
+    from paddle_wwm.pretraining.command import run_recipe
     from paddle_wwm.pretraining.metrics import read_log
 
     output = root / "pretrain-tiny"
     done_before = (output / "final").is_dir()
-    code = main(["pretrain", "--config", "tiny", f"data.dir={data}", f"train.output_dir={output}",
-                 f"train.max_steps={steps}", "--nproc", str(nproc), "--resume"])
+    code = run_recipe("tiny", [f"data.dir={data}", f"train.output_dir={output}", f"train.max_steps={steps}"],
+                      nproc=nproc, resume=True)
     if code != 0:
-        raise RuntimeError(f"pre-training failed (exit code {code}); its logs are in {output} and ./log")
+        raise RuntimeError(f"pre-training failed (exit code {code}); its logs are in {output / 'launch_logs'}")
     log = read_log(output)
     print("step  loss    mlm accuracy  tokens/s")
     for index in sorted({round(i * (len(log) - 1) / 9) for i in range(10)}):  # ten records, first and last

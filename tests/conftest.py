@@ -1,5 +1,6 @@
 """Shared fixtures: tiny BERT configs and random checkpoints written by the reference libraries
 themselves (transformers/torch, PaddleNLP, TensorFlow) in their real on-disk layouts."""
+import importlib
 import os
 import warnings
 
@@ -12,6 +13,16 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 TINY = dict(vocab_size=21128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
             max_position_embeddings=64, type_vocab_size=2, hidden_act="gelu", hidden_dropout_prob=0.1,
             attention_probs_dropout_prob=0.1, initializer_range=0.02, layer_norm_eps=1e-12)
+
+
+def require_reference(module: str):
+    """Import a library the tests check paddle-wwm against (setup.py's TEST_REFERENCES). Missing, the
+    test fails: a skipped parity check would pass silently while proving nothing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        pytest.fail(f"{module} is a test requirement (a reference the tests compare against) and cannot be "
+                    f"imported: {error}. Install the references with: pip install -e '.[test]'", pytrace=False)
 
 
 @pytest.fixture
@@ -83,7 +94,7 @@ def ltp_perceptron_dir(tmp_path_factory):
     ltp_extension's CWSTrainer on 400 sentences of the shipped corpus segmented by jieba, saved as
     LTP lays it out: ``model/config.json`` + ``model/cws_model.bin``. The training text (words
     separated by spaces) is kept as ``train.txt`` next to ``model/``."""
-    perceptron = pytest.importorskip("ltp_extension.perceptron")
+    perceptron = require_reference("ltp_extension.perceptron")
     import json
     import re
     from pathlib import Path

@@ -7,7 +7,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import TINY, padded_batch, ran_in_fresh_process, randomize_paddle_model
+from conftest import TINY, padded_batch, ran_in_fresh_process, randomize_paddle_model, require_reference
 from paddle_wwm import runtime
 from paddle_wwm.cli import main
 from paddle_wwm.integrations.export import ONNX_OPSET, inference_model_file
@@ -67,8 +67,8 @@ def test_inference_export_gives_the_dygraph_outputs(make, tmp_path, request):
 def test_onnx_export_gives_the_dygraph_outputs_for_any_batch_and_length(make, tmp_path, request):
     if ran_in_fresh_process(request):
         return
-    onnx = pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
+    onnx = require_reference("onnx")
+    ort = require_reference("onnxruntime")
     model, out = exported(make, tmp_path, "onnx")
     graph = onnx.load(str(out / "model.onnx"))
     assert [o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")] == [ONNX_OPSET]
@@ -108,7 +108,7 @@ def our_top_k(model, tokenizer, text, k):
 
 
 def test_taskflow_export_of_a_pretrained_model_fills_masks_as_ours_does(tmp_path):
-    pytest.importorskip("paddlenlp")
+    require_reference("paddlenlp")
     model, task_path = exported(BertForPretraining, tmp_path, "taskflow")
     # Written as PaddleNLP's BertForMaskedLM: the NSP head is dropped, the MLM head kept.
     assert json.loads((task_path / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
@@ -131,7 +131,7 @@ def test_taskflow_text_classification_as_users_type_it(tmp_path, request):
     several lengths, in padded batches, get the probabilities our classifier gives each alone."""
     if ran_in_fresh_process(request):
         return
-    pytest.importorskip("paddlenlp")
+    require_reference("paddlenlp")
     model, task_path = exported(lambda config: BertForSequenceClassification(config, num_classes=3), tmp_path,
                                 "taskflow")
     from paddlenlp import Taskflow
@@ -152,7 +152,7 @@ def test_taskflow_text_classification_as_users_type_it(tmp_path, request):
 
 @pytest.mark.parametrize("source", ["ours BertForPretraining", "ours BertForMaskedLM", "HF BertForPreTraining"])
 def test_paddlenlp_masked_lm_from_a_taskflow_export_gives_our_mlm_logits(source, tmp_path, request):
-    pytest.importorskip("paddlenlp")
+    require_reference("paddlenlp")
     if source.startswith("HF"):
         src = request.getfixturevalue("hf_pretraining_dir")[0]
         model = BertForPretraining.from_pretrained(src)

@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import TINY
+from conftest import TINY, require_reference
 from paddle_wwm.cli import main
 from paddle_wwm.finetuning.config import FinetuneConfigError, load_finetune_config
 from paddle_wwm.finetuning.runner import run_seeds, summarise, table
@@ -205,7 +205,7 @@ def test_a_small_sentiment_model_learns_from_the_shipped_reviews(tmp_path):
 def test_a_fine_tuned_model_runs_in_paddlenlp_taskflow(tmp_path, tiny_model_dir):
     """train.save_model keeps each seed's model; `export --format taskflow` makes it a task_path that
     Taskflow("text_classification", ...) loads offline, predicting what our model predicted."""
-    pytest.importorskip("paddlenlp")
+    require_reference("paddlenlp")
     data = overfit_dir(tmp_path, "chnsenticorp", "train.tsv", {"train": "train.tsv", "dev": "dev.tsv"})
     out = tmp_path / "out"
     assert main(["finetune", "--task", "chnsenticorp", "--model", str(tiny_model_dir), "--data", str(data),

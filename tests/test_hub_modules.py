@@ -43,13 +43,13 @@ def store_random_model(zoo_name, seed=0, make=None, noise=True):
     (what training starts from)."""
     import paddle
 
-    from paddle_wwm import zoo
+    from paddle_wwm import store
     from paddle_wwm.modeling import BertConfig, BertForPretraining
 
     paddle.seed(seed)
     model = (make or BertForPretraining)(BertConfig(**TINY))
     model = (randomize_paddle_model(model, seed=seed) if noise else model).eval()
-    model.save_pretrained(zoo.store_dir(zoo_name))
+    model.save_pretrained(store.store_dir(zoo_name))
     return model
 
 
@@ -118,7 +118,7 @@ def test_embeddings_equal_transformers_on_a_converted_checkpoint(request, tmp_pa
     import torch
     import transformers
 
-    from paddle_wwm import zoo
+    from paddle_wwm import store
     from paddle_wwm.checkpoints import convert
     from paddle_wwm.integrations.hub_packaging import install
     from paddle_wwm.tokenization import DEFAULT_VOCAB_FILE
@@ -126,7 +126,7 @@ def test_embeddings_equal_transformers_on_a_converted_checkpoint(request, tmp_pa
     torch.manual_seed(0)
     hf = randomize_torch_model(transformers.BertModel(transformers.BertConfig(**TINY)), seed=3).eval()
     hf.save_pretrained(tmp_path / "hf_model")
-    convert(tmp_path / "hf_model", zoo.store_dir("chinese-roberta-wwm-ext"))
+    convert(tmp_path / "hf_model", store.store_dir("chinese-roberta-wwm-ext"))
     install("chinese-roberta-wwm-ext")
     import paddlehub as hub
 

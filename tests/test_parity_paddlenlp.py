@@ -7,11 +7,11 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import padded_batch, randomize_paddle_model
+from conftest import padded_batch, randomize_paddle_model, require_reference
 from paddle_wwm import BertConfig, BertForPretraining, BertForQuestionAnswering, BertModel
 from paddle_wwm.checkpoints import read_checkpoint
 
-paddlenlp_bert = pytest.importorskip("paddlenlp.transformers.bert.modeling")
+paddlenlp_bert = require_reference("paddlenlp.transformers.bert.modeling")
 
 
 def tensors(batch):

@@ -16,6 +16,7 @@ import paddle
 import pytest
 import yaml
 
+from conftest import require_reference
 from paddle_wwm.checkpoints.layouts import read_checkpoint
 from paddle_wwm.checkpoints.model_state import canonical_state
 from paddle_wwm.cli import main
@@ -294,7 +295,7 @@ def test_recompute_gives_the_same_gradients(tmp_path, data_dir):
 
 
 def test_the_pretrained_model_exports_to_transformers(tmp_path, data_dir):
-    torch = pytest.importorskip("torch")
+    torch = require_reference("torch")
     import transformers
 
     recipe = write_recipe(tmp_path / "r.yaml", data_dir, tmp_path / "out", train={"max_steps": 2})

@@ -36,7 +36,7 @@ def readme_command(start: str) -> list[str]:
 
 
 def the_readme_setting(tmp_path, monkeypatch):
-    from paddle_wwm import zoo
+    from paddle_wwm import store
     from paddle_wwm.cli import main
     from paddle_wwm.finetuning.sample_data import write_sentiment_reviews
     from paddle_wwm.modeling import (BertConfig, BertForPretraining, BertForQuestionAnswering,
@@ -44,7 +44,7 @@ def the_readme_setting(tmp_path, monkeypatch):
 
     config = BertConfig(**STORE_CONFIG)
     for seed, name in enumerate(("rbt3", "chinese-roberta-wwm-ext")):
-        randomize_paddle_model(BertForPretraining(config), seed=seed).save_pretrained(zoo.store_dir(name))
+        randomize_paddle_model(BertForPretraining(config), seed=seed).save_pretrained(store.store_dir(name))
     randomize_paddle_model(BertForSequenceClassification(config), seed=2).save_pretrained(tmp_path / "classifier")
     randomize_paddle_model(BertForQuestionAnswering(config), seed=3).save_pretrained(tmp_path / QA_CHECKPOINT)
     write_sentiment_reviews(tmp_path / "hub" / "dataset" / "chnsenticorp", train=64, dev=32)

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from conftest import require_reference
 from paddle_wwm.segmentation import (LTPPerceptronSegmenter, LTPSegmenter, SegmenterError, get_segmenter,
                                      segment_parallel, split_at_whitespace)
 
@@ -148,7 +149,7 @@ def test_ltp_perceptron_reproduces_its_training_segmentation(ltp_perceptron_dir,
 
 
 def test_ltp_perceptron_agrees_with_ltp_pipeline(ltp_perceptron_dir, sentences):
-    ltp = pytest.importorskip("ltp")
+    ltp = require_reference("ltp")
     texts = sentences[:300] + ODD_TEXTS
     reference = ltp.LTP(str(ltp_perceptron_dir)).pipeline(texts, tasks=["cws"]).cws
     ours = get_segmenter(f"ltp:{ltp_perceptron_dir}").segment(texts)

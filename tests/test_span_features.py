@@ -6,6 +6,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
+from conftest import require_reference
 from paddle_wwm.finetuning.examples import ANSWER_TYPES, NO, SPAN, UNANSWERABLE, YES, Answer, SpanExample
 from paddle_wwm.finetuning.span_features import (
     build_span_features,
@@ -332,7 +333,7 @@ def test_windows_match_hf_overflowing_tokens(tok, sanguo, max_seq_length, doc_st
     ``doc_stride <= window`` (the two loops stop alike: at the first window reaching the end).
     (With a larger doc_stride Google steps by the window and HF cannot express it: stride < 0.)
     ``doc_stride=None``: exactly the window (HF stride 0: windows that do not overlap)."""
-    transformers = pytest.importorskip("transformers")
+    transformers = require_reference("transformers")
     hf = transformers.BertTokenizerFast(vocab_file=str(DEFAULT_VOCAB_FILE), do_lower_case=True)
     rng = random.Random(f"{max_seq_length}/{doc_stride}")  # random.Random(None) would seed from the clock
     for i in range(12):

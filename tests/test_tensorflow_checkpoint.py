@@ -12,12 +12,12 @@ import pytest
 import torch
 import transformers
 
-from conftest import padded_batch
+from conftest import padded_batch, require_reference
 from paddle_wwm import BertForPretraining
 from paddle_wwm.checkpoints import CheckpointError, convert, read_checkpoint
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tf_bert_tiny"
-tf = pytest.importorskip("tensorflow")
+tf = require_reference("tensorflow")
 
 
 def small_batch():

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from paddle_wwm import BertForPretraining, BertModel, BertForSequenceClassification, zoo
+from paddle_wwm import BertForPretraining, BertModel, BertForSequenceClassification, store, zoo
 from paddle_wwm.checkpoints import CheckpointError, read_checkpoint
 from paddle_wwm.cli import main
 
@@ -16,7 +16,7 @@ SEED_PARAMETERS = {"chinese-roberta-wwm-ext": 102, "chinese-roberta-wwm-ext-larg
 
 
 def test_parameter_counts_of_the_built_models_are_the_seeds():
-    rows = {row["name"]: row for row in zoo.listing()}
+    rows = {row["name"]: row for row in store.listing()}
     assert len(rows) == 9
     for name, millions in SEED_PARAMETERS.items():
         assert int(rows[name]["parameters"] / 1e6) == millions, name  # the seed truncates: 325.5M -> 325M
@@ -66,7 +66,7 @@ def test_import_then_load_by_name_and_by_alias(tmp_path):
 def test_import_refuses_a_checkpoint_of_another_model(tmp_path):
     source, _ = make_rbt3_like(tmp_path, "paddle_wwm")
     with pytest.raises(CheckpointError, match="is not rbt6: num_hidden_layers 3"):
-        zoo.import_model("rbt6", source)
+        store.import_model("rbt6", source)
 
 
 def test_paddlenlp_cache_is_converted_on_the_fly(tmp_path, monkeypatch):
@@ -74,7 +74,7 @@ def test_paddlenlp_cache_is_converted_on_the_fly(tmp_path, monkeypatch):
     cache = tmp_path / "ppnlp" / "models" / "hfl" / "rbt3"
     shutil.copytree(source, cache)
     loaded = BertModel.from_pretrained("rbt3")
-    assert (zoo.home() / "models" / "rbt3" / "model.safetensors").is_file()
+    assert (store.home() / "models" / "rbt3" / "model.safetensors").is_file()
     assert np.array_equal(loaded.embeddings.word_embeddings.weight.numpy(),
                           model.bert.embeddings.word_embeddings.weight.numpy())
 
@@ -115,7 +115,7 @@ def test_download_from_the_hub_when_online(tmp_path, monkeypatch, local_hub):
     monkeypatch.setenv("PADDLE_WWM_OFFLINE", "0")
     loaded = BertForSequenceClassification.from_pretrained("rbt3", num_classes=4)
     assert np.array_equal(loaded.bert.pooler.dense.weight.numpy(), model.bert.pooler.dense.weight.numpy())
-    assert read_checkpoint(zoo.store_dir("rbt3")).layout == "paddle_wwm"
+    assert read_checkpoint(store.store_dir("rbt3")).layout == "paddle_wwm"
 
 
 def test_download_failure_is_reported_with_the_fix(monkeypatch, local_hub):
@@ -124,7 +124,7 @@ def test_download_failure_is_reported_with_the_fix(monkeypatch, local_hub):
     monkeypatch.setenv("PADDLE_WWM_OFFLINE", "0")
     with pytest.raises(zoo.ModelNotFoundError, match="downloading hfl/rbt3.*paddle-wwm import rbt3"):
         BertModel.from_pretrained("rbt3")
-    assert not list((zoo.home() / "models").glob("*"))
+    assert not list((store.home() / "models").glob("*"))
 
 
 def test_truncated_initialisation_takes_the_first_layers(tmp_path):
@@ -140,3 +140,18 @@ def test_truncated_initialisation_takes_the_first_layers(tmp_path):
         assert np.array_equal(small.layers[i].attention.qkv.weight.numpy(), big.layers[i].attention.qkv.weight.numpy())
     with pytest.raises(CheckpointError, match="cannot take 7 layers from a 6-layer"):
         BertModel.from_pretrained(tmp_path / "six", num_hidden_layers=7)
+
+
+def test_the_registry_imports_no_paddle():
+    """Names, aliases and architectures come without paddle (the store and the models bring it)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\nfrom paddle_wwm import zoo\n"
+            "assert zoo.zoo_config(zoo.entry('hfl/rbt3').name).num_hidden_layers == 3\n"
+            "assert 'paddle' not in sys.modules, 'the zoo registry imported paddle'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    assert result.returncode == 0, result.stderr[-2000:]

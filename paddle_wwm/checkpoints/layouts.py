@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from paddle_wwm.atomic_files import write_dir_atomic
+from paddle_wwm.errors import InvalidInputError
 from paddle_wwm.modeling.config import BertConfig, ConfigError
 
 from . import names as name_maps
@@ -211,7 +212,7 @@ def write_checkpoint(checkpoint: Checkpoint, out_dir, layout: str = "paddle_wwm"
     """Write `checkpoint` to out_dir in `layout`. Nothing is left half-written: the files go to a
     temporary sibling directory that replaces out_dir only once complete."""
     if layout not in LAYOUT_NAMES:
-        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_NAMES)}")
+        raise InvalidInputError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_NAMES)}")
     config = checkpoint.config
     architecture = checkpoint.architecture or architecture_of(checkpoint.state)
     check_shapes(checkpoint.state, config, "model")

@@ -1,18 +1,17 @@
-"""from_pretrained: a zoo name, alias or directory -> a model of the asked class with its weights."""
+"""A checkpoint already read -> a model of the asked class with its weights (the file and name
+work of `from_pretrained` is the store's: :func:`paddle_wwm.store.load_pretrained`)."""
 from __future__ import annotations
 
-from paddle_wwm import zoo
-
-from .layouts import Checkpoint, read_checkpoint
+from .layouts import Checkpoint
 from .model_state import load_state, truncate_layers
 from .tensor_files import CheckpointError
 
 _NUM_CLASSES_HEADS = ("BertForSequenceClassification", "BertForTokenClassification", "BertForTextMatching")
 
 
-def load_pretrained(cls, name_or_path, num_hidden_layers: int | None = None, **model_kwargs):
-    """``name_or_path``: a zoo name, alias or directory, or a Checkpoint already read."""
-    checkpoint = name_or_path if isinstance(name_or_path, Checkpoint) else read_checkpoint(zoo.resolve(name_or_path))
+def load_checkpoint_into(cls, checkpoint: Checkpoint, num_hidden_layers: int | None = None, **model_kwargs):
+    """Build ``cls`` from ``checkpoint``; ``num_hidden_layers`` keeps the first N encoder layers;
+    the head sizes (num_classes, CJRC's answer_types) default to the checkpoint's."""
     config, state = checkpoint.config, checkpoint.state
     if num_hidden_layers is not None:
         if not 0 < num_hidden_layers <= config.num_hidden_layers:

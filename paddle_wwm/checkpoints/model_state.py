@@ -34,7 +34,7 @@ def canonical_state(model) -> dict:
     return out
 
 
-def load_state(model, state: dict, source: str, ignore_layers_from: int | None = None) -> None:
+def load_state(model, state: dict, source: str) -> None:
     """Copy `state` into `model`, checking every name and shape.
 
     Missing encoder weights or any shape mismatch is an error listing them all; task-head
@@ -69,8 +69,6 @@ def load_state(model, state: dict, source: str, ignore_layers_from: int | None =
     if missing:
         logger.info("%s: initialised fresh: %s", source, ", ".join(missing))
     unused = sorted(set(state) - set(names))
-    if ignore_layers_from is not None:
-        unused = [u for u in unused if _layer_index(u) is None or _layer_index(u) < ignore_layers_from]
     if unused:
         logger.info("%s: not used by %s: %s", source, type(model).__name__, ", ".join(unused))
     for canonical, name in names.items():

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from paddle_wwm.errors import PaddleWwmError
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -168,7 +170,7 @@ def _expand(layout: Layout, num_layers: int):
         yield rule.ours, rule.theirs, rule.transpose
 
 
-class NameMapError(KeyError):
+class NameMapError(PaddleWwmError, KeyError):
     """A state dict whose names or shapes do not fit the layout it claims to be in."""
 
     def __str__(self):

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from paddle_wwm.errors import PaddleWwmError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(PaddleWwmError, ValueError):
     """A checkpoint file that cannot be read, or whose contents do not fit the model."""
 
 

@@ -7,6 +7,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paddle_wwm.errors import PaddleWwmError
 from paddle_wwm.training.optimizer_config import OptimizerSection
 from paddle_wwm.sectioned_config import read_sections
 from paddle_wwm.zoo import CONFIG_DIR
@@ -14,7 +15,7 @@ from paddle_wwm.zoo import CONFIG_DIR
 RECIPES_DIR = CONFIG_DIR.parent / "finetune"  # configs/finetune, wherever zoo found configs/
 
 
-class FinetuneConfigError(ValueError):
+class FinetuneConfigError(PaddleWwmError, ValueError):
     """A fine-tuning recipe or override is wrong; the message names the source and the key."""
 
 

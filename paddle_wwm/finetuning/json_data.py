@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from paddle_wwm.errors import PaddleWwmError
 
-class DataError(ValueError):
+
+class DataError(PaddleWwmError, ValueError):
     """A malformed file or record; the message starts with ``file:line`` (or ``file: qid``)."""
 
 

@@ -45,6 +45,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paddle_wwm.errors import InvalidInputError
 from paddle_wwm.finetuning.examples import (ANSWER_TYPES, NO, SPAN, UNANSWERABLE, YES, Answer,
                                             ClassificationExample, SpanExample)
 from paddle_wwm.finetuning.json_data import DataError
@@ -130,14 +131,14 @@ def task_spec(task: str) -> TaskSpec:
     try:
         return TASKS[task]
     except KeyError:
-        raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}") from None
+        raise InvalidInputError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}") from None
 
 
 def split_path(task: str, data_dir, split: str) -> Path:
     """The file of ``split`` (train/dev/test) of ``task`` in ``data_dir``, under its usual name."""
     spec = task_spec(task)
     if split not in spec.files:
-        raise ValueError(f"unknown split {split!r} for {task}; splits: {', '.join(spec.files)}")
+        raise InvalidInputError(f"unknown split {split!r} for {task}; splits: {', '.join(spec.files)}")
     path = Path(data_dir) / spec.files[split]
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the {split} split of {task} is not there "

@@ -34,6 +34,7 @@ import tempfile
 from pathlib import Path
 
 from paddle_wwm.atomic_files import write_dir_atomic
+from paddle_wwm.errors import InvalidInputError
 
 FORMATS = ("taskflow", "inference", "onnx")
 INFERENCE_PREFIX = "inference"
@@ -53,17 +54,17 @@ STATIC_ARCHITECTURES = tuple(ONNX_OUTPUT_NAMES)
 
 
 def export(src, out, fmt: str, overwrite: bool = False) -> Path:
-    from paddle_wwm import zoo
+    from paddle_wwm import store
     from paddle_wwm.checkpoints.layouts import read_checkpoint, write_checkpoint
 
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise InvalidInputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:  # before any work: reading, loading, tracing
         raise FileExistsError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
     if fmt == "onnx":
         _require_paddle2onnx()
-    checkpoint = _without_nsp_head(read_checkpoint(zoo.resolve(src)))
+    checkpoint = _without_nsp_head(read_checkpoint(store.resolve(src)))
     if fmt == "taskflow":
         return write_checkpoint(checkpoint, out, layout="paddlenlp", overwrite=overwrite)
     architecture = _static_architecture(checkpoint, fmt)
@@ -88,7 +89,7 @@ def _static_architecture(checkpoint, fmt: str) -> str:
 
     architecture = checkpoint.architecture or architecture_of(checkpoint.state)
     if architecture not in STATIC_ARCHITECTURES:
-        raise ValueError(f"{checkpoint.source}: a {architecture} cannot be exported for {fmt}; "
+        raise InvalidInputError(f"{checkpoint.source}: a {architecture} cannot be exported for {fmt}; "
                          f"exportable: {', '.join(STATIC_ARCHITECTURES)}")
     return architecture
 
@@ -127,7 +128,7 @@ def _require_paddle2onnx() -> None:
         import onnx  # noqa: F401
         import paddle2onnx  # noqa: F401
     except ImportError as error:
-        raise ValueError(f"the onnx format needs paddle2onnx (pip install paddle2onnx): {error}") from None
+        raise InvalidInputError(f"the onnx format needs paddle2onnx (pip install paddle2onnx): {error}") from None
 
 
 def _save_onnx(model, architecture: str, directory: Path) -> None:

@@ -28,7 +28,7 @@ Where we differ from PaddleHub's ``TransformerModule``, on purpose:
 * metrics in ``training_step`` / ``validation_step`` are per batch (``hub.Trainer`` averages them
   weighted by batch size: exact for accuracy; for chunk F1 use ``paddle-wwm finetune``).
 
-Weights: a zoo module loads its name from the model store (``paddle_wwm.zoo.resolve``: store,
+Weights: a zoo module loads its name from the model store (``paddle_wwm.store.resolve``: store,
 PaddleNLP's and Hugging Face's caches, download); offline with none there, the error names
 ``paddle-wwm import``. A module packaged from a checkpoint (``paddle-wwm hub package``) carries
 its weights in ``weights/`` beside its module.py.
@@ -104,13 +104,13 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
 
     @classmethod
     def weights_dir(cls) -> Path:
-        from paddle_wwm import zoo
+        from paddle_wwm import store
 
         if cls.zoo_name is not None:
-            return zoo.resolve(cls.zoo_name)
+            return store.resolve(cls.zoo_name)
         bundled = cls.module_dir() / BUNDLED_WEIGHTS
         if not bundled.is_dir():
-            raise zoo.ModelNotFoundError(f"{bundled}: this packaged module has lost its weights; package it "
+            raise store.ModelNotFoundError(f"{bundled}: this packaged module has lost its weights; package it "
                                          "again with: paddle-wwm hub package CHECKPOINT OUT --name NAME")
         return bundled
 

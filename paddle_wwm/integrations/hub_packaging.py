@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from paddle_wwm.atomic_files import write_dir_atomic
+from paddle_wwm.errors import PaddleWwmError
 
 BUNDLED_WEIGHTS = "weights"
 CHECKOUT_MODULES = Path(__file__).resolve().parents[2] / "hub_modules"  # a source checkout's; a wheel has none
@@ -19,7 +20,7 @@ CHECKOUT_MODULES = Path(__file__).resolve().parents[2] / "hub_modules"  # a sour
 _MODULE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
-class HubModuleError(ValueError):
+class HubModuleError(PaddleWwmError, ValueError):
     pass
 
 

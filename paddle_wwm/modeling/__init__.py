@@ -1,10 +1,27 @@
-from .bert import BertModel
+"""The BERT encoder and its task heads. The config is imported eagerly (it is paddle-free); the
+model classes, which import paddle, load on first use."""
 from .config import BertConfig, ConfigError
-from .heads import (BertForMaskedLM, BertForPretraining, BertForQuestionAnswering, BertForSequenceClassification,
-                    BertForTextMatching, BertForTokenClassification)
 
-MODEL_CLASSES = {cls.__name__: cls for cls in (
-    BertModel, BertForPretraining, BertForMaskedLM, BertForSequenceClassification,
-    BertForTokenClassification, BertForQuestionAnswering, BertForTextMatching)}
+_HEADS = ("BertForPretraining", "BertForMaskedLM", "BertForSequenceClassification", "BertForTokenClassification",
+          "BertForQuestionAnswering", "BertForTextMatching")
+MODEL_NAMES = ("BertModel", *_HEADS)
 
-__all__ = ["BertConfig", "ConfigError", "MODEL_CLASSES", *MODEL_CLASSES]
+__all__ = ["BertConfig", "ConfigError", "MODEL_CLASSES", *MODEL_NAMES]
+
+
+def __getattr__(name):
+    if name == "BertModel":
+        from .bert import BertModel as value
+    elif name in _HEADS:
+        from . import heads
+        value = getattr(heads, name)
+    elif name == "MODEL_CLASSES":
+        value = {model: __getattr__(model) for model in MODEL_NAMES}
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), "MODEL_CLASSES", *MODEL_NAMES})

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from paddle_wwm.errors import PaddleWwmError
+
 SUPPORTED_ACTIVATIONS = ("gelu", "relu", "tanh", "gelu_new", "gelu_fast")
 
 # Keys other tools write that carry no information for the model; accepted and dropped.
@@ -32,7 +34,7 @@ _KEY_ALIASES = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(PaddleWwmError, ValueError):
     """A config file or value that cannot describe a BERT model."""
 
 

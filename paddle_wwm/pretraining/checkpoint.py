@@ -20,13 +20,14 @@ import paddle
 
 from paddle_wwm.checkpoints.layouts import read_checkpoint
 from paddle_wwm.checkpoints.model_state import load_state
+from paddle_wwm.errors import PaddleWwmError
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pdopt"
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 
-class ResumeError(ValueError):
+class ResumeError(PaddleWwmError, ValueError):
     """A checkpoint cannot be resumed from; the message names it and the reason."""
 
 

@@ -8,6 +8,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paddle_wwm.errors import PaddleWwmError
 from paddle_wwm.sectioned_config import read_sections
 from paddle_wwm.training.optimizer_config import OptimizerSection
 from paddle_wwm.wwm.dataset import WWMConfig
@@ -17,7 +18,7 @@ RECIPES_DIR = CONFIG_DIR.parent / "pretrain"  # configs/pretrain, wherever zoo f
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-class PretrainConfigError(ValueError):
+class PretrainConfigError(PaddleWwmError, ValueError):
     """A recipe or override is wrong; the message names the source and the key."""
 
 

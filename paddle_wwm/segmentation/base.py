@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from paddle_wwm.errors import PaddleWwmError
+
 _WHITESPACE = re.compile(r"\s")  # the same characters as str.split() and str.isspace()
 
 
-class SegmenterError(ValueError):
+class SegmenterError(PaddleWwmError, ValueError):
     """A segmenter cannot be built: unknown spec, missing or unreadable model or dictionary file,
     library not installed. The message names the spec, path or package and how to fix it."""
 

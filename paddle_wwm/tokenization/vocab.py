@@ -4,13 +4,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from paddle_wwm.errors import PaddleWwmError
+
 DEFAULT_VOCAB_FILE = Path(__file__).resolve().parent.parent / "data" / "vocab.txt"
 
 PAD_TOKEN, UNK_TOKEN, CLS_TOKEN, SEP_TOKEN, MASK_TOKEN = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN, CLS_TOKEN, SEP_TOKEN, MASK_TOKEN)
 
 
-class VocabError(ValueError):
+class VocabError(PaddleWwmError, ValueError):
     """A vocabulary file that cannot be used (missing, empty or malformed)."""
 
 

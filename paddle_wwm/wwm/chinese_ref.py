@@ -23,12 +23,13 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from paddle_wwm.atomic_files import write_text_atomic
+from paddle_wwm.errors import PaddleWwmError
 from paddle_wwm.tokenization import is_chinese_char
 
 MAX_LENGTH = 512  # run_chinese_ref tokenizes with truncation=True, max_length=512
 
 
-class ChineseRefError(ValueError):
+class ChineseRefError(PaddleWwmError, ValueError):
     """A malformed chinese_ref file (the message names the file and line)."""
 
 

@@ -23,6 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from paddle_wwm.atomic_files import write_json_atomic
+from paddle_wwm.errors import InvalidInputError
 from paddle_wwm.parallel import OrderedPool
 from paddle_wwm.wwm import shards as shard_files
 from paddle_wwm.wwm.chinese_ref import read_chinese_ref, ref_lines
@@ -46,15 +47,15 @@ class PrepareSettings:
 
     def __post_init__(self):
         if not self.corpus:
-            raise ValueError("no corpus files given")
+            raise InvalidInputError("no corpus files given")
         if self.max_seq_len < 8 or self.max_seq_len > 512:
-            raise ValueError(f"--max-seq-len must be in [8, 512], got {self.max_seq_len}")
+            raise InvalidInputError(f"--max-seq-len must be in [8, 512], got {self.max_seq_len}")
         for path in self.corpus + ([self.chinese_ref] if self.chinese_ref else []):
             if not Path(path).is_file():
                 raise FileNotFoundError(f"{path}: corpus file not found" if path != self.chinese_ref
                                         else f"{path}: chinese_ref file not found")
         if self.shard_chars < 1:
-            raise ValueError(f"--shard-chars must be positive, got {self.shard_chars}")
+            raise InvalidInputError(f"--shard-chars must be positive, got {self.shard_chars}")
 
     @property
     def max_sentence_tokens(self) -> int:
@@ -116,7 +117,7 @@ def _ref_documents(path: str, refs: list[list[int]]) -> Iterator[tuple[Document,
 def _documents(settings: PrepareSettings, router) -> Iterator[tuple[Document, list | None]]:
     if settings.chinese_ref:
         if len(settings.corpus) != 1:
-            raise ValueError("--chinese-ref goes with exactly one corpus file (its lines)")
+            raise InvalidInputError("--chinese-ref goes with exactly one corpus file (its lines)")
         yield from _ref_documents(settings.corpus[0], read_chinese_ref(settings.chinese_ref))
         return
     for document in read_documents(settings.corpus, router, settings.json_key, settings.split_sentences):

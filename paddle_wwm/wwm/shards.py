@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from paddle_wwm.atomic_files import write_json_atomic
+from paddle_wwm.errors import PaddleWwmError
 
 FORMAT = "paddle-wwm-shards"
 VERSION = 1
 ARRAYS = ("ids", "starts", "sentences", "documents")
 
 
-class ShardError(ValueError):
+class ShardError(PaddleWwmError, ValueError):
     """A prepared directory that is missing, damaged or made with other settings."""
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from paddle_wwm.cli import main
+
+sys.exit(main())

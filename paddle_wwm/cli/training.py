@@ -1,0 +1,78 @@
+"""Commands that train or score: pretrain, finetune, evaluate, and the quickstart."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def cmd_pretrain(args) -> int:
+    from paddle_wwm.pretraining.command import run_recipe
+
+    return run_recipe(args.config, args.overrides, nproc=args.nproc, resume=args.resume, quiet=args.quiet)
+
+
+def cmd_finetune(args) -> int:
+    from paddle_wwm.finetuning.config import load_finetune_config
+    from paddle_wwm.finetuning.runner import TABLE_FILE, run_seeds
+
+    overrides = [f"model.name={args.model}", f"data.dir={args.data}", *args.overrides]
+    if args.seeds is not None:
+        overrides.append(f"train.seeds={list(range(1, args.seeds + 1))}")
+    if args.out is not None:
+        overrides.append(f"train.output_dir={args.out}")
+    config = load_finetune_config(args.task, args.config, overrides)  # checked before any work
+    run_seeds(config, progress=not args.quiet)
+    print((config.output_dir() / TABLE_FILE).read_text(encoding="utf-8"))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from paddle_wwm.finetuning.evaluate import evaluate_predictions
+
+    scores = evaluate_predictions(args.task, args.data, args.predictions)
+    print(json.dumps(scores, indent=1, ensure_ascii=False))
+    return 0
+
+
+def cmd_quickstart(args) -> int:
+    from paddle_wwm.quickstart import run
+
+    run(args.out, nproc=args.nproc, steps=args.steps, text=args.text)
+    return 0
+
+
+def add_commands(sub) -> None:
+    from paddle_wwm.pretraining.command import add_arguments as add_pretrain_arguments
+
+    p = sub.add_parser("pretrain", help="whole-word-masking pre-training from a recipe (fleet data parallel)")
+    add_pretrain_arguments(p)
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("finetune", help="fine-tune and evaluate on a benchmark task over several seeds")
+    p.add_argument("--task", required=True, help="cmrc2018, drcd, cjrc, xnli, chnsenticorp, lcqmc, bq or thucnews")
+    p.add_argument("--model", required=True, help="zoo name, alias or checkpoint directory")
+    p.add_argument("--data", required=True, help="the task's data directory (files under their usual names)")
+    p.add_argument("--seeds", type=int, default=None, help="run seeds 1..N (default: the recipe's 10)")
+    p.add_argument("--config", default=None, help="recipe (default configs/finetune/TASK.yaml)")
+    p.add_argument("--out", default=None, help="output directory (default output/finetune/TASK/MODEL)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.epochs=2")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("evaluate", help="score a predictions file against a task's data file")
+    p.add_argument("--task", required=True)
+    p.add_argument("data", help="the data file (dev or test) in the task's format")
+    p.add_argument("predictions", help="JSON {id: answer text or label}, as finetune writes them")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def add_quickstart(sub) -> None:
+    from paddle_wwm.quickstart import DEFAULT_OUT, DEFAULT_TEXT
+
+    p = sub.add_parser("quickstart", help="the whole product offline: prepare, pre-train (fleet), fine-tune, "
+                                          "PaddleHub module, Taskflow, and a report")
+    p.add_argument("--out", default=DEFAULT_OUT, help="where the prepared data and the model go")
+    p.add_argument("--nproc", type=int, default=2, help="pre-training processes (fleet); 0 skips pre-training")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--text", default=DEFAULT_TEXT)
+    p.set_defaults(func=cmd_quickstart)
