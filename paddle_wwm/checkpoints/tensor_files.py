@@ -4,7 +4,7 @@
 - `model_state.pdparams` (paddle.save): a pickle, read with an unpickler that only builds numpy
   arrays and dicts, so that a stranger's file cannot run code (paddle.load would).
 - `pytorch_model.bin`: torch_format.py, numpy only, through an unpickler that builds only tensors.
-- TensorFlow checkpoints: through tensorflow's own checkpoint reader.
+- TensorFlow checkpoints: tf_format.py, numpy only (the index table and the raw data shards).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 
 
 from .errors import CheckpointError, bf16_bits_to_float32
+from .tf_format import read_tf_bundle
 from .torch_format import read_torch_state
 
 
@@ -136,15 +137,4 @@ def tf_checkpoint_prefix(path: Path) -> Path | None:
 
 
 def read_tf_checkpoint(prefix: Path) -> dict:
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise CheckpointError(f"{prefix}: reading a TensorFlow checkpoint needs tensorflow "
-                              "(pip install 'paddle-wwm[tensorflow]' or tensorflow-cpu)") from None
-    try:
-        reader = tf.train.load_checkpoint(str(prefix))
-        names = reader.get_variable_to_shape_map()
-    except Exception as error:  # tf raises its own error types for bad files
-        raise CheckpointError(f"{prefix}: not a readable TensorFlow checkpoint ({error})") from None
-    skip = ("adam_m", "adam_v", "global_step", "lamb_m", "lamb_v", "_power", "Momentum")
-    return {name: reader.get_tensor(name) for name in names if not any(s in name for s in skip)}
+    return read_tf_bundle(prefix)
