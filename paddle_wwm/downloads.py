@@ -117,6 +117,11 @@ def sources_for(zoo_name: str) -> list[Source]:
     return [by_key[key] for key in order if by_key[key] is not None]
 
 
+def download_zoo_model(zoo_name: str, dest_dir, **options) -> Path:
+    """fetch_model_files for a zoo model's sources; the config.json may be missing (see above)."""
+    return fetch_model_files(sources_for(zoo_name), dest_dir, name=zoo_name, **options)
+
+
 def offline() -> bool:
     return any(os.environ.get(v, "") not in ("", "0") for v in ("PADDLE_WWM_OFFLINE", "HF_HUB_OFFLINE"))
 

@@ -75,6 +75,10 @@ def _rebuild_from_type_v2(func, new_type, args, state):
     return func(*args)
 
 
+class _TensorClass:
+    """Stands for torch.Tensor / nn.Parameter where a pickle names them as a type."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     GLOBALS = {
         ("collections", "OrderedDict"): collections.OrderedDict,
@@ -83,7 +87,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
         ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
         ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
-        ("torch", "Tensor"): object, ("torch.nn.parameter", "Parameter"): object,
+        ("torch", "Tensor"): _TensorClass, ("torch.nn.parameter", "Parameter"): _TensorClass,
     }
 
     def __init__(self, handle, path: Path, load_storage):
@@ -214,7 +218,7 @@ def read_torch_state(path) -> dict:
     except CheckpointError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            struct.error, zipfile.BadZipFile, OSError) as error:
+            struct.error, zipfile.BadZipFile, OSError, MemoryError) as error:
         raise CheckpointError(f"{path}: not a readable torch weights file ({type(error).__name__}: {error})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(state).__name__}")
