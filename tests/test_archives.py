@@ -31,6 +31,12 @@ def assert_same_as_fixture(directory):
     assert all(np.array_equal(ours.state[k], reference.state[k]) for k in reference.state)
 
 
+def assert_refused(archive, work_dir, match):
+    with pytest.raises(CheckpointError, match=match):
+        with unpacked_checkpoint(archive, work_dir=work_dir):
+            pass
+
+
 def test_the_seed_zip_as_downloaded(tmp_path):
     archive = seed_zip(tmp_path / f"{FOLDER}.zip")
     with unpacked_checkpoint(archive, work_dir=tmp_path) as directory:
@@ -72,18 +78,14 @@ def test_a_link_in_a_tar_is_refused(tmp_path):
         link = tarfile.TarInfo(f"{FOLDER}/vocab.txt")
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         bundle.addfile(link)
-    with pytest.raises(CheckpointError, match="not a regular file or folder"):
-        with unpacked_checkpoint(archive, work_dir=tmp_path):
-            pass
+    assert_refused(archive, tmp_path, "not a regular file or folder")
 
 
 def test_an_archive_without_a_checkpoint_says_so(tmp_path):
     archive = tmp_path / "empty.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("README.txt", "nothing here")
-    with pytest.raises(CheckpointError, match="no checkpoint inside"):
-        with unpacked_checkpoint(archive, work_dir=tmp_path):
-            pass
+    assert_refused(archive, tmp_path, "no checkpoint inside")
 
 
 def test_two_checkpoints_side_by_side_are_ambiguous(tmp_path):
@@ -92,6 +94,4 @@ def test_two_checkpoints_side_by_side_are_ambiguous(tmp_path):
         for folder in ("a", "b"):
             for file in FIXTURE.iterdir():
                 bundle.write(file, f"{folder}/{file.name}")
-    with pytest.raises(CheckpointError, match=r"several checkpoints inside \(a, b\)"):
-        with unpacked_checkpoint(archive, work_dir=tmp_path):
-            pass
+    assert_refused(archive, tmp_path, r"several checkpoints inside \(a, b\)")

@@ -42,21 +42,25 @@ def test_values_land_where_google_put_them():
     assert not any("adam" in name or "global_step" in name for name in state)
 
 
-def test_outputs_match_transformers_tf_converter():
-    config = transformers.BertConfig.from_json_file(str(FIXTURE / "bert_config.json"))
+def assert_outputs_match_transformers(fixture, ours):
+    """`ours` against transformers' BertForPreTraining loaded by its own TF converter from `fixture`."""
+    config = transformers.BertConfig.from_json_file(str(fixture / "bert_config.json"))
     reference = transformers.BertForPreTraining(config)
-    transformers.load_tf_weights_in_bert(reference, config, str(FIXTURE / "bert_model.ckpt"))
+    transformers.load_tf_weights_in_bert(reference, config, str(fixture / "bert_model.ckpt"))
     reference.eval()
-    ours = BertForPretraining.from_pretrained(FIXTURE)
     batch = small_batch()
     with paddle.no_grad():
-        mlm, nsp = ours(*(paddle.to_tensor(a) for a in batch[:1]), token_type_ids=paddle.to_tensor(batch[1]),
+        mlm, nsp = ours(paddle.to_tensor(batch[0]), token_type_ids=paddle.to_tensor(batch[1]),
                         attention_mask=paddle.to_tensor(batch[2]))
     with torch.no_grad():
         out = reference(input_ids=torch.from_numpy(batch[0]), token_type_ids=torch.from_numpy(batch[1]),
                         attention_mask=torch.from_numpy(batch[2]))
     assert np.abs(mlm.numpy() - out.prediction_logits.numpy()).max() <= 1e-5
     assert np.abs(nsp.numpy() - out.seq_relationship_logits.numpy()).max() <= 1e-5
+
+
+def test_outputs_match_transformers_tf_converter():
+    assert_outputs_match_transformers(FIXTURE, BertForPretraining.from_pretrained(FIXTURE))
 
 
 @pytest.mark.parametrize("path", ["dir", "index", "prefix"])
@@ -103,20 +107,7 @@ result = None
 @pytest.mark.parametrize("fixture", [FIXTURE, ADAM_FIXTURE], ids=["tiny", "adam_slots"])
 def test_converted_without_tensorflow_gives_transformers_outputs(tmp_path, fixture):
     run_without_torch_and_tensorflow(CONVERT, tmp_path, fixture, tmp_path / "ours")
-    config = transformers.BertConfig.from_json_file(str(fixture / "bert_config.json"))
-    reference = transformers.BertForPreTraining(config)
-    transformers.load_tf_weights_in_bert(reference, config, str(fixture / "bert_model.ckpt"))
-    reference.eval()
-    ours = BertForPretraining.from_pretrained(tmp_path / "ours")
-    batch = small_batch()
-    with paddle.no_grad():
-        mlm, nsp = ours(paddle.to_tensor(batch[0]), token_type_ids=paddle.to_tensor(batch[1]),
-                        attention_mask=paddle.to_tensor(batch[2]))
-    with torch.no_grad():
-        out = reference(input_ids=torch.from_numpy(batch[0]), token_type_ids=torch.from_numpy(batch[1]),
-                        attention_mask=torch.from_numpy(batch[2]))
-    assert np.abs(mlm.numpy() - out.prediction_logits.numpy()).max() <= 1e-5
-    assert np.abs(nsp.numpy() - out.seq_relationship_logits.numpy()).max() <= 1e-5
+    assert_outputs_match_transformers(fixture, BertForPretraining.from_pretrained(tmp_path / "ours"))
 
 
 def corrupted_copy(tmp_path, edit):
