@@ -55,7 +55,8 @@ def write_checkpoints(root: Path, config: dict) -> None:
     (root / "tf").mkdir()
     variables = {name: tf.Variable((rng.standard_normal(shape) * 0.02).astype(np.float32), name=name.replace("/", "_"))
                  for name, shape in google_variables(config).items()}
-    tf.compat.v1.train.Saver(var_list=variables).save(None, str(root / "tf" / "bert_model.ckpt"), write_meta_graph=False)
+    saver = tf.compat.v1.train.Saver(var_list=variables)
+    saver.save(None, str(root / "tf" / "bert_model.ckpt"), write_meta_graph=False)
     (root / "tf" / "bert_config.json").write_text(json.dumps(dict(config, hidden_act="gelu")))
     vocab = (ROOT / "paddle_wwm" / "data" / "vocab.txt").read_text("utf-8")
     for folder in ("hf", "hf_legacy", "tf"):
@@ -170,7 +171,8 @@ def main():
 
 def print_table(results, config, rounds):
     print(f"\nmodel: {config['num_hidden_layers']} layers x {config['hidden_size']}, median of {rounds} round(s)")
-    print(f"{'format':<13} {'reader':<14} {'file MB':>8} {'seconds':>8} {'peak MB':>8} {'read MB':>8}  ratio ours/theirs")
+    print(f"{'format':<13} {'reader':<14} {'file MB':>8} {'seconds':>8} {'peak MB':>8} {'read MB':>8}  "
+          "ratio ours/theirs")
     theirs = {r["format"]: r for r in results if r["reader"] in ("torch.load", "tf reader") and "error" not in r}
     for r in results:
         if "error" in r:

@@ -101,8 +101,9 @@ def paddlenlp_source(zoo_name: str, endpoint: str | None = None) -> Source | Non
         return None
     endpoint = (endpoint or os.environ.get("PADDLE_WWM_PADDLENLP_ENDPOINT") or PADDLENLP_DEFAULT_ENDPOINT).rstrip("/")
     paddlenlp_name, weights, vocab = PADDLENLP_FILES[zoo_name]
-    return Source(f"PaddleNLP ({paddlenlp_name})", (RemoteFile("weights", "model_state.pdparams", f"{endpoint}/{weights}"),
-                                                    RemoteFile("vocab", "vocab.txt", f"{endpoint}/{vocab}")))
+    return Source(f"PaddleNLP ({paddlenlp_name})", (
+        RemoteFile("weights", "model_state.pdparams", f"{endpoint}/{weights}"),
+        RemoteFile("vocab", "vocab.txt", f"{endpoint}/{vocab}")))
 
 
 def sources_for(zoo_name: str) -> list[Source]:

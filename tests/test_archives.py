@@ -1,5 +1,4 @@
 """The seed's checkpoint zips (and PaddleNLP's tar.gz copies) accepted as downloaded or extracted."""
-import io
 import tarfile
 import zipfile
 from pathlib import Path

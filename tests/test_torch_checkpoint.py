@@ -93,14 +93,28 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path, legacy):
         path.write_bytes(payload)
     else:
         torch.save({"w": torch.zeros(2)}, path)
-        with zipfile.ZipFile(path) as source:
-            members = {info.filename: source.read(info) for info in source.infolist()}
-        with zipfile.ZipFile(path, "w") as target:
-            for name, data in members.items():
-                target.writestr(name, payload if name.endswith("data.pkl") else data)
+        rewrite_pickle(path, lambda data: payload)
     with pytest.raises(CheckpointError, match=r"pytorch_model.bin.*refusing.*(posix|os)\.system"):
         read_torch_state(path)
     assert not marker.exists()
+
+
+def rewrite_pickle(path, edit):
+    with zipfile.ZipFile(path) as source:
+        members = {info.filename: source.read(info) for info in source.infolist()}
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in members.items():
+            target.writestr(name, edit(data) if name.endswith("data.pkl") else data)
+
+
+@pytest.mark.parametrize("stride", [b"J\xfc\xff\xff\xff", b"K\x05"], ids=["negative", "past_the_end"])
+def test_a_stride_reaching_outside_its_storage_is_refused(tmp_path, stride):
+    path = tmp_path / "pytorch_model.bin"
+    torch.save({"w": torch.zeros(3, 4)}, path)
+    stride_tuple = b"K\x04K\x01\x86"  # (4, 1) as protocol 2 pickles it
+    rewrite_pickle(path, lambda data: data.replace(stride_tuple, stride + b"K\x01\x86", 1))
+    with pytest.raises(CheckpointError, match=r"pytorch_model.bin: not a readable torch weights file .*stride"):
+        read_torch_state(path)
 
 
 def test_a_truncated_file_is_a_clear_error(tmp_path):

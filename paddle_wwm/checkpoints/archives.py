@@ -83,8 +83,8 @@ def find_checkpoint_dir(root) -> Path:
     depth = len(found[0].relative_to(root).parts)
     same_depth = [d for d in found if len(d.relative_to(root).parts) == depth]
     if len(same_depth) > 1:
-        raise CheckpointError(f"{root}: several checkpoints inside ({', '.join(str(d.relative_to(root)) for d in same_depth)});"
-                              " give the one to use")
+        names = ", ".join(str(d.relative_to(root)) for d in same_depth)
+        raise CheckpointError(f"{root}: several checkpoints inside ({names}); give the one to use")
     return found[0]
 
 

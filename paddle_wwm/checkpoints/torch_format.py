@@ -51,6 +51,8 @@ def _rebuild_tensor(storage: _Storage, offset, size, stride, *unused) -> np.ndar
     if array is None:  # the legacy format's first pass, before the storages' bytes are located
         return None
     size, stride = tuple(size), tuple(stride)
+    if len(size) != len(stride) or min((offset, *size, *stride)) < 0:
+        raise ValueError(f"tensor of size {size} stride {stride} at {offset}: negative or mismatched")
     count = 1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0
     if offset < 0 or offset + count > array.size:
         raise ValueError(f"tensor of size {size} stride {stride} at {offset} overruns its storage of {array.size}")
