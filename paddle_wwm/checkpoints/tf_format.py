@@ -9,6 +9,7 @@ bytes in `.data-<shard>-of-<shards>`. The few protobuf fields needed are decoded
 """
 from __future__ import annotations
 
+import math
 import mmap
 import struct
 from pathlib import Path
@@ -189,7 +190,7 @@ def read_tf_bundle(prefix, keep_optimizer_state: bool = False) -> dict:
 
 def _tensor(data, entry: dict, code: str, byteorder: str, where: str) -> np.ndarray:
     dtype = np.dtype(byteorder + ("u2" if code == BF16 else code))
-    count = int(np.prod(entry["shape"], dtype=np.int64))
+    count = math.prod(entry["shape"])  # exact: a corrupt entry's huge dims must not wrap around
     start, size = entry["offset"], entry["size"]
     if size != count * dtype.itemsize or start + size > len(data):
         raise CheckpointError(f"{where}: {size} bytes at {start} do not hold shape {entry['shape']} "
