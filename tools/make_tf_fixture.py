@@ -1,7 +1,9 @@
-"""Write the tiny TensorFlow BERT checkpoint in tests/fixtures/tf_bert_tiny/ with TensorFlow itself.
+"""Write the tiny TensorFlow BERT checkpoints tests/fixtures/tf_bert_tiny/ and tf_bert_tiny_adam/ with
+TensorFlow itself.
 
 The variables carry Google BERT's names and shapes (modeling.py / run_pretraining.py), as the seed's
-TensorFlow releases have them, plus `global_step` and Adam slots that such files can contain.
+TensorFlow releases have them, plus `global_step` and Adam slots that such files can contain
+(tf_bert_tiny: on one variable; tf_bert_tiny_adam: on every variable, non-zero).
 Run: .venv/bin/python tools/make_tf_fixture.py  (needs tensorflow-cpu)."""
 import json
 from pathlib import Path
