@@ -5,6 +5,7 @@ TEST_REFERENCES = [
     "torch",  # transformers' reference models run on torch (CPU)
     "transformers",
     "paddlenlp",
+    "crc32c",  # TensorFlow checkpoints: the data checksums are verified where it is installed
     "tensorflow-cpu",  # writes and reads Google-format BERT checkpoints in the tests
     "ltp",  # the seed's segmenter: a perceptron model is trained and used in the tests
     "onnxruntime",  # runs ONNX exports in the tests

@@ -3,8 +3,8 @@
 - safetensors: the default (no code runs on load); bf16 tensors are widened to float32.
 - `model_state.pdparams` (paddle.save): a pickle, read with an unpickler that only builds numpy
   arrays and dicts, so that a stranger's file cannot run code (paddle.load would).
-- `pytorch_model.bin`: torch.load(weights_only=True).
-- TensorFlow checkpoints: through tensorflow's own checkpoint reader.
+- `pytorch_model.bin`: torch_format.py, numpy only, through an unpickler that builds only tensors.
+- TensorFlow checkpoints: tf_format.py, numpy only (the index table and the raw data shards).
 """
 from __future__ import annotations
 
@@ -15,15 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from paddle_wwm.errors import PaddleWwmError
-
-
-class CheckpointError(PaddleWwmError, ValueError):
-    """A checkpoint file that cannot be read, or whose contents do not fit the model."""
-
-
-def bf16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
-    return (bits.astype(np.uint32) << 16).view(np.float32)
+from .errors import CheckpointError, bf16_bits_to_float32
+from .tf_format import read_tf_bundle
+from .torch_format import read_torch_state
 
 
 # ------------------------------------------------------------------ safetensors
@@ -124,22 +118,7 @@ def write_pdparams(state: dict, path: Path) -> None:
 
 # ------------------------------------------------------------------ torch
 def read_torch_bin(path: Path) -> dict:
-    path = Path(path)
-    try:
-        import torch
-    except ImportError:
-        raise CheckpointError(f"{path}: reading pytorch_model.bin needs torch (pip install torch), "
-                              "or give the model.safetensors of the same checkpoint") from None
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for bad files
-        raise CheckpointError(f"{path}: not a readable torch weights file ({error})") from None
-    out = {}
-    for name, tensor in state.items():
-        if tensor.dtype == torch.bfloat16:
-            tensor = tensor.float()
-        out[name] = tensor.numpy()
-    return out
+    return read_torch_state(path)
 
 
 # ------------------------------------------------------------------ tensorflow
@@ -157,15 +136,4 @@ def tf_checkpoint_prefix(path: Path) -> Path | None:
 
 
 def read_tf_checkpoint(prefix: Path) -> dict:
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise CheckpointError(f"{prefix}: reading a TensorFlow checkpoint needs tensorflow "
-                              "(pip install 'paddle-wwm[tensorflow]' or tensorflow-cpu)") from None
-    try:
-        reader = tf.train.load_checkpoint(str(prefix))
-        names = reader.get_variable_to_shape_map()
-    except Exception as error:  # tf raises its own error types for bad files
-        raise CheckpointError(f"{prefix}: not a readable TensorFlow checkpoint ({error})") from None
-    skip = ("adam_m", "adam_v", "global_step", "lamb_m", "lamb_v", "_power", "Momentum")
-    return {name: reader.get_tensor(name) for name in names if not any(s in name for s in skip)}
+    return read_tf_bundle(prefix)
