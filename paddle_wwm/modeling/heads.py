@@ -73,28 +73,29 @@ class BertForMaskedLM(PretrainedMixin, nn.Layer):
         return self.mlm(sequence_output, self.bert.embeddings.word_embeddings.weight)
 
 
-class BertForSequenceClassification(PretrainedMixin, nn.Layer):
+class _ClassifierOverEncoder(PretrainedMixin, nn.Layer):
+    """The encoder, dropout and a linear classifier. Each head below says what the classifier
+    reads: the pooled [CLS], every token, or [u, v, |u - v|] of two mean-pooled texts."""
+    uses_pooler = True
+    features_per_hidden = 1
+
     def __init__(self, config: BertConfig, num_classes: int = 2, dropout: float | None = None):
         super().__init__()
         self.config = config
         self.num_classes = num_classes
-        self.bert = BertModel(config)
+        self.bert = BertModel(config, add_pooler=self.uses_pooler)
         self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
-        self.classifier = _linear(config, config.hidden_size, num_classes)
+        self.classifier = _linear(config, self.features_per_hidden * config.hidden_size, num_classes)
 
+
+class BertForSequenceClassification(_ClassifierOverEncoder):
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, position_ids=None):
         _, pooled_output = self.bert(input_ids, token_type_ids, attention_mask, position_ids)
         return self.classifier(self.dropout(pooled_output))
 
 
-class BertForTokenClassification(PretrainedMixin, nn.Layer):
-    def __init__(self, config: BertConfig, num_classes: int = 2, dropout: float | None = None):
-        super().__init__()
-        self.config = config
-        self.num_classes = num_classes
-        self.bert = BertModel(config, add_pooler=False)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
-        self.classifier = _linear(config, config.hidden_size, num_classes)
+class BertForTokenClassification(_ClassifierOverEncoder):
+    uses_pooler = False
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, position_ids=None):
         sequence_output, _ = self.bert(input_ids, token_type_ids, attention_mask, position_ids)
@@ -127,17 +128,12 @@ def masked_mean(sequence_output, attention_mask):
     return (sequence_output * mask).sum(axis=1) / mask.sum(axis=1).clip(min=1.0)
 
 
-class BertForTextMatching(PretrainedMixin, nn.Layer):
+class BertForTextMatching(_ClassifierOverEncoder):
     """PaddleHub's text-matching task: query and title encoded separately by one encoder,
     each mean-pooled over its real tokens into u and v; a linear layer on [u, v, |u - v|]."""
 
-    def __init__(self, config: BertConfig, num_classes: int = 2, dropout: float | None = None):
-        super().__init__()
-        self.config = config
-        self.num_classes = num_classes
-        self.bert = BertModel(config, add_pooler=False)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
-        self.classifier = _linear(config, 3 * config.hidden_size, num_classes)
+    uses_pooler = False
+    features_per_hidden = 3  # [u, v, |u - v|]
 
     def encode(self, input_ids, token_type_ids=None, attention_mask=None):
         if attention_mask is None:
