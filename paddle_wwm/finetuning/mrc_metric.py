@@ -1,61 +1,9 @@
-"""The official metrics of the span-extraction reading-comprehension benchmarks.
-
-Two official scripts exist, and they do not agree on what a "token" is:
-
-``cmrc2018`` -- CMRC 2018's ``cmrc2018_evaluate.py`` (ymcui/cmrc2018: ``squad-style-data/``, version
-"v5 - special", Python 2; ``baseline/`` at c0eb1b6, version "v6", Python 3, same scoring). It also
-serves DRCD, which has the same SQuAD-style format. Per question:
-
-* EM: 1 if, after lower-casing, stripping the ends and deleting the characters of ``PUNCTUATION``,
-  the prediction equals one of the reference answers.
-* F1: both strings are cut by ``mixed_segmentation`` (each CJK character U+4E00..U+9FA5 is a token,
-  each run of other characters is split into words by nltk's word tokenizer), punctuation dropped;
-  the overlap is the length of the longest common *contiguous* run of tokens (a longest common
-  substring -- neither a subsequence nor a bag of tokens); max over the reference answers.
-* The corpus scores average over *all* reference questions: a question with no prediction scores 0
-  and still counts. Reported x100, with ``(EM + F1) / 2`` as the "AVERAGE" the script prints.
-
-``cjrc`` -- CAIL2019 reading comprehension's ``evaluate.py`` (china-ai-law-challenge/CAIL2019,
-folder ``阅读理解/evaluate/``; "based partially on CoQA evaluation script"). It is a different metric:
-
-* normalisation keeps only the characters for which ``str.isdigit()`` or ``str.isalpha()`` holds,
-  lower-cased (so every punctuation mark and space is dropped, not just a list);
-* F1 is over the *bag* of single characters (CoQA/SQuAD style ``Counter`` overlap);
-* YES / NO answers are the plain strings ``"YES"`` / ``"NO"`` in the references and the predictions
-  (scored as text: normalised to "yes" / "no"); unanswerable is the empty string ``""`` (or an
-  empty ``answers`` list, which the script turns into ``[""]``). When either side normalises to
-  nothing, F1 is 1 if both do and 0 otherwise; EM compares the normalised strings;
-* with several references (dev/test have 3), a question's score is the mean over the N ways of
-  leaving one reference out of the max (CoQA's way of making it comparable to human performance):
-  a prediction equal to just one of three different references gets EM 2/3;
-* averaged over all reference questions (missing predictions score 0), per domain
-  ("civil"/"criminal") and overall; the competition ranked by the mean of the two domains' F1.
-
-``evaluate_files`` uses the task's own official metric (``cmrc2018`` for cmrc2018 and drcd, ``cjrc``
-for cjrc); ``evaluate(..., metric=...)`` lets either metric be applied to any references, e.g. the
-CMRC rule on CJRC (then "YES"/"NO"/"" are plain answers: "" against "" is EM 1 but F1 0, because an
-empty token list has no common substring).
-
-Deviations from the official scripts (all documented where they happen):
-
-* nltk's ``word_tokenize`` first splits its input into sentences with the Punkt model, whose data
-  ('punkt' / 'punkt_tab') cannot be downloaded here. ``_word_tokenize`` runs the same word
-  tokenizer on the run as one line (``word_tokenize(s, preserve_line=True)``). See there for the
-  only place that can differ. The word tokenizer is nltk's current ``NLTKWordTokenizer`` (nltk is
-  pinned in constraints.txt); the 2018 scripts ran whichever nltk was installed then.
-* Malformed input (a question without reference answers, a duplicate question id, a non-string
-  prediction) raises a ``DataError`` (a ``ValueError``) naming the file, where the official scripts crash, keep the
-  last duplicate, or score ``str(prediction)``.
-* Question ids are taken as they are (v6); v5 stripped them (``qas['id'].strip()``). No published
-  file has ids with surrounding whitespace.
-* CAIL2019's script reads only ``paragraphs[0]`` of each case; every paragraph is read here (each
-  published case has exactly one). It rounds its scores to 0.1; they are returned unrounded here.
-  Like the script, the references ignore ``is_impossible`` and use the answer texts: the published
-  flag is not consistent with them (e.g. dev questions flagged "true" with three span answers).
-
-Checked against the official scripts (a Python 3 copy of each, run outside the project, with the
-same word tokenizer) on the real CMRC 2018 trial/dev, DRCD dev/test and CJRC dev/test files with
-reference, whole-context, empty, jittered-span and random-span predictions: identical floats.
+"""The official metrics of the span-extraction reading-comprehension benchmarks: CMRC 2018's
+``cmrc2018_evaluate.py`` (also DRCD's) and CAIL2019's ``evaluate.py`` for CJRC. They disagree on
+what a token is (CJK characters plus nltk words and a longest common substring, against a bag of
+characters with CoQA's leave-one-out over references): ``docs/metrics.md`` states both rules and
+every deviation from the official scripts; ``tests/test_mrc_metric.py`` checks them on worked
+examples and the real files.
 """
 from __future__ import annotations
 
