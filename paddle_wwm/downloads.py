@@ -27,6 +27,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from paddle_wwm.errors import PaddleWwmError
+
 HF_DEFAULT_ENDPOINT = "https://huggingface.co"
 PADDLENLP_DEFAULT_ENDPOINT = "https://bj.bcebos.com"
 USER_AGENT = "paddle-wwm"
@@ -67,8 +69,9 @@ PADDLENLP_FILES = {
 }
 
 
-class DownloadError(OSError):
-    """No source could supply a required file (or downloads are switched off)."""
+class DownloadError(PaddleWwmError, OSError):
+    """No source could supply a required file (or downloads are switched off); an OSError too, so
+    that callers catching network failures as OSError keep working."""
 
     def __str__(self):
         return self.args[0]
