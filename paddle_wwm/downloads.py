@@ -27,19 +27,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from paddle_wwm import zoo
+from paddle_wwm.errors import PaddleWwmError
+
 HF_DEFAULT_ENDPOINT = "https://huggingface.co"
 PADDLENLP_DEFAULT_ENDPOINT = "https://bj.bcebos.com"
 USER_AGENT = "paddle-wwm"
 CHUNK = 1 << 20
 
-# zoo name -> Hugging Face repo (as paddle_wwm's zoo lists them)
-HF_REPOS = {
-    "chinese-bert-wwm": "hfl/chinese-bert-wwm", "chinese-bert-wwm-ext": "hfl/chinese-bert-wwm-ext",
-    "chinese-roberta-wwm-ext": "hfl/chinese-roberta-wwm-ext",
-    "chinese-roberta-wwm-ext-large": "hfl/chinese-roberta-wwm-ext-large",
-    "rbt3": "hfl/rbt3", "rbtl3": "hfl/rbtl3", "rbt4": "hfl/rbt4", "rbt6": "hfl/rbt6",
-    "bert-base-chinese": "google-bert/bert-base-chinese",
-}
 # zoo name -> (PaddleNLP name, weights path, vocab path) on PaddleNLP's hosting, as PaddleNLP 3.0
 # lists them (paddlenlp/transformers/{bert,roberta}: pretrained_resource_files_map).
 PADDLENLP_FILES = {
@@ -67,8 +62,14 @@ PADDLENLP_FILES = {
 }
 
 
-class DownloadError(OSError):
-    """No source could supply a required file (or downloads are switched off)."""
+class DownloadError(PaddleWwmError, OSError):
+    """No source could supply a required file (or downloads are switched off); an OSError too, so
+    that callers catching network failures as OSError keep working. `tried` lists each URL tried
+    with why it failed."""
+
+    def __init__(self, message: str, tried=()):
+        super().__init__(message)
+        self.tried = list(tried)
 
     def __str__(self):
         return self.args[0]
@@ -106,21 +107,30 @@ def paddlenlp_source(zoo_name: str, endpoint: str | None = None) -> Source | Non
         RemoteFile("vocab", "vocab.txt", f"{endpoint}/{vocab}")))
 
 
-def sources_for(zoo_name: str) -> list[Source]:
-    """The sources of a zoo model, in the order they are tried (see the module docstring)."""
-    if zoo_name not in HF_REPOS:
-        raise KeyError(f"{zoo_name!r} has no download sources; known: {', '.join(HF_REPOS)}")
-    by_key = {"huggingface": huggingface_source(HF_REPOS[zoo_name]), "paddlenlp": paddlenlp_source(zoo_name)}
-    order = os.environ.get("PADDLE_WWM_SOURCES", "huggingface,paddlenlp").replace(" ", "").split(",")
-    unknown = [key for key in order if key not in by_key]
+SOURCE_KEYS = ("huggingface", "paddlenlp")
+
+
+def sources_for(zoo_name: str, keys=None) -> list[Source]:
+    """The sources of a zoo model (name or alias), in the order they are tried: `keys` (a subset of
+    SOURCE_KEYS, in order), else $PADDLE_WWM_SOURCES, else Hugging Face then PaddleNLP."""
+    item = zoo.entry(zoo_name)
+    if keys is None:
+        keys = os.environ.get("PADDLE_WWM_SOURCES", ",".join(SOURCE_KEYS)).replace(" ", "").split(",")
+    unknown = [key for key in keys if key not in SOURCE_KEYS]
     if unknown:
-        raise ValueError(f"PADDLE_WWM_SOURCES: unknown source {unknown[0]!r} (known: huggingface, paddlenlp)")
-    return [by_key[key] for key in order if by_key[key] is not None]
+        raise DownloadError(f"unknown download source {unknown[0]!r} (PADDLE_WWM_SOURCES or --source; "
+                            f"known: {', '.join(SOURCE_KEYS)})")
+    by_key = {"huggingface": huggingface_source(item.hf_repo), "paddlenlp": paddlenlp_source(item.name)}
+    return [by_key[key] for key in keys if by_key[key] is not None]
 
 
-def download_zoo_model(zoo_name: str, dest_dir, **options) -> Path:
+def download_zoo_model(zoo_name: str, dest_dir, keys=None, **options) -> Path:
     """fetch_model_files for a zoo model's sources; the config.json may be missing (see above)."""
-    return fetch_model_files(sources_for(zoo_name), dest_dir, name=zoo_name, **options)
+    sources = sources_for(zoo_name, keys)
+    if not sources:
+        raise DownloadError(f"{zoo_name} is not served by {' or '.join(keys)}; known sources of it: "
+                            + ", ".join(s.label for s in sources_for(zoo_name, SOURCE_KEYS)))
+    return fetch_model_files(sources, dest_dir, name=zoo.entry(zoo_name).name, **options)
 
 
 def offline() -> bool:
@@ -158,7 +168,7 @@ def fetch_model_files(sources, dest_dir, required=("vocab", "weights"), optional
     if missing:
         raise DownloadError(f"could not download the {' and '.join(missing)} of {name or 'the model'} into "
                             f"{dest_dir}. Tried:\n  " + "\n  ".join(tried or ["no source offers it"])
-                            + f"\nFix: download the checkpoint another way, then run: {fix}")
+                            + f"\nFix: download the checkpoint another way, then run: {fix}", tried)
     return dest_dir
 
 

@@ -2,19 +2,23 @@
 
 A name resolves, in order, to: an existing directory; the store (`$PADDLE_WWM_HOME/models/NAME`,
 default `~/.cache/paddle_wwm`); PaddleNLP's and Hugging Face's caches (converted into the store on
-the fly); a download from the Hugging Face hub (`$HF_ENDPOINT` to use a mirror). Offline with
+the fly); a download (:mod:`paddle_wwm.downloads`): the sources are tried in order, Hugging Face
+(`$HF_ENDPOINT` for a mirror) then PaddleNLP's hosting (`$PADDLE_WWM_SOURCES` reorders them), with
+a per-file fallback: each file comes from the first source that has it. PaddleNLP serves no config,
+so the zoo's own (configs/models/NAME.json) is written when no source supplied one. Offline with
 nothing found, the error lists what was tried and the one command that fixes it.
+
+`import_model` puts any checkpoint into the store: a directory in any layout, or the seed's zip
+(or a tar.gz) as downloaded.
 """
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from paddle_wwm import zoo
+from paddle_wwm import downloads, zoo
+from paddle_wwm.checkpoints.archives import unpacked_checkpoint
 from paddle_wwm.checkpoints.layouts import Checkpoint, CheckpointError, read_checkpoint, write_checkpoint
 from paddle_wwm.checkpoints.loading import load_checkpoint_into
 from paddle_wwm.modeling.config import BertConfig
@@ -29,7 +33,8 @@ def store_dir(name: str) -> Path:
     return home() / "models" / zoo.entry(name).name
 
 
-def _in_store(name: str) -> Path | None:
+def in_store(name: str) -> Path | None:
+    """The store's directory of a zoo model if it holds its weights, else None."""
     directory = store_dir(name)
     return directory if (directory / "model.safetensors").is_file() and (directory / "config.json").is_file() else None
 
@@ -55,54 +60,53 @@ def _hf_cache(item: ZooEntry) -> Path | None:
     return None
 
 
-def offline() -> bool:
-    return any(os.environ.get(v, "") not in ("", "0") for v in ("PADDLE_WWM_OFFLINE", "HF_HUB_OFFLINE"))
+# -- download: fetch_entry_files is the one download boundary ---------------------------------------
+def download_dir(name: str) -> Path:
+    """Where a zoo model's files are downloaded to before conversion; kept after a failure, so that
+    the next attempt resumes the partial files (`*.part`)."""
+    return home() / "downloads" / zoo.entry(name).name
 
 
-# -- download: fetch_entry_files is the one entry point the resolver calls -----------------------
-def _fetch(url: str, destination: Path, timeout: float = 30.0) -> None:
-    from tqdm import tqdm
-
-    tmp = destination.with_name(destination.name + ".part")
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as handle:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=destination.name, leave=False) as bar:
-            while chunk := response.read(1 << 20):
-                handle.write(chunk)
-                bar.update(len(chunk))
-    os.replace(tmp, destination)
+def fetch_entry_files(item: ZooEntry, directory: Path, sources=None) -> Path:
+    """Fetch a zoo model's vocab, weights and config into `directory` (`sources`: keys of
+    downloads.SOURCE_KEYS in the order to try; default: all, see the module docstring). Raises
+    downloads.DownloadError (an OSError) listing every URL tried when they cannot be fetched."""
+    downloads.download_zoo_model(item.name, directory, keys=sources)
+    if not any((directory / name).is_file() for name in ("config.json", "bert_config.json")):
+        shutil.copyfile(zoo.config_path(item.name), directory / "config.json")  # PaddleNLP's hosting has none
+    return directory
 
 
-def fetch_entry_files(item: ZooEntry, directory: Path) -> Path:
-    """Fetch the Hugging Face files of a zoo model into `directory` (config, vocab, weights).
-    Raises OSError (urllib.error.URLError included) or TimeoutError when they cannot be fetched."""
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    base = f"{endpoint}/{item.hf_repo}/resolve/main"
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "vocab.txt"):
-        _fetch(f"{base}/{name}", directory / name)
-    errors = []
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        try:
-            _fetch(f"{base}/{name}", directory / name)
-            return directory
-        except urllib.error.HTTPError as error:
-            errors.append(f"{name}: HTTP {error.code}")
-    raise urllib.error.URLError(f"no weights at {base} ({'; '.join(errors)})")
+def download(name: str, sources=None, force: bool = False) -> Path:
+    """Download a zoo model into the store (unless it is there already and not `force`d); its directory."""
+    item = zoo.entry(name)
+    if not force and (found := in_store(item.name)) is not None:
+        return found
+    directory = download_dir(item.name)
+    if force:
+        shutil.rmtree(directory, ignore_errors=True)
+    out = import_model(item.name, fetch_entry_files(item, directory, sources), overwrite=True)
+    shutil.rmtree(directory, ignore_errors=True)
+    return out
 
 
 # -- import and resolve ---------------------------------------------------------------------------
 def import_model(name: str, source, overwrite: bool = False) -> Path:
-    """Convert a checkpoint directory of any layout into the store under a zoo name."""
+    """Convert a checkpoint (a directory of any layout, a TF checkpoint prefix, or a zip/tar.gz of
+    one) into the store under a zoo name, after checking that its sizes are the zoo model's."""
     item = zoo.entry(name)
-    checkpoint = read_checkpoint(source)
+    home().mkdir(parents=True, exist_ok=True)
     expected = zoo.zoo_config(item.name)
-    got = checkpoint.config
     keys = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
-    differ = [f"{k} {getattr(got, k)} (zoo: {getattr(expected, k)})" for k in keys if getattr(got, k) != getattr(expected, k)]
-    if differ:
-        raise CheckpointError(f"{source}: is not {item.name}: " + ", ".join(differ))
-    return write_checkpoint(checkpoint, store_dir(item.name), overwrite=overwrite)
+    # extracted beside the store (archives are big); the vocab is copied from there: write inside
+    with unpacked_checkpoint(source, work_dir=home()) as directory:
+        checkpoint = read_checkpoint(directory)
+        got = checkpoint.config
+        differ = [f"{k} {getattr(got, k)} (zoo: {getattr(expected, k)})" for k in keys
+                  if getattr(got, k) != getattr(expected, k)]
+        if differ:
+            raise CheckpointError(f"{source}: is not {item.name}: " + ", ".join(differ))
+        return write_checkpoint(checkpoint, store_dir(item.name), overwrite=overwrite)
 
 
 def resolve(name_or_path) -> Path:
@@ -116,26 +120,22 @@ def resolve(name_or_path) -> Path:
                                  f"(known: {zoo.known_names()})")
     item = zoo.entry(name)
     tried = [f"the store {store_dir(name)}"]
-    if (found := _in_store(name)) is not None:
+    if (found := in_store(name)) is not None:
         return found
     for label, found in (("PaddleNLP's cache", _paddlenlp_cache(item)), ("Hugging Face's cache", _hf_cache(item))):
         tried.append(label)
         if found is not None:
             return import_model(name, found)
-    if offline():
+    if downloads.offline():
         tried.append("no download (offline mode is set)")
     else:
-        home().mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix="download-", dir=home()))
         try:
-            return import_model(name, fetch_entry_files(item, tmp), overwrite=True)
-        except (OSError, TimeoutError) as error:  # urllib.error.URLError is an OSError
-            tried.append(f"downloading {item.hf_repo} ({getattr(error, 'reason', error)})")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            return download(name)
+        except downloads.DownloadError as error:
+            tried.append(f"downloading {item.hf_repo} (" + "; ".join(error.tried or [str(error)]) + ")")
     raise ModelNotFoundError(
         f"no weights for {name}: tried " + "; ".join(tried) + ". Fix: download the checkpoint "
-        f"(e.g. {item.hf_repo} from Hugging Face, or the seed's TensorFlow release) on a machine that can, "
+        f"(e.g. {item.hf_repo} from Hugging Face, or the seed's TensorFlow release zip) on a machine that can, "
         f"then run: paddle-wwm import {name} PATH_TO_CHECKPOINT")
 
 
@@ -167,7 +167,7 @@ def listing() -> list[dict]:
             "name": item.name, "hf_repo": item.hf_repo, "paddlenlp_name": item.paddlenlp_name,
             "aliases": list(item.aliases), "layers": config.num_hidden_layers, "hidden": config.hidden_size,
             "heads": config.num_attention_heads, "parameters": count_parameters(config),
-            "seed_parameters": item.seed_params, "in_store": _in_store(item.name) is not None,
+            "seed_parameters": item.seed_params, "in_store": in_store(item.name) is not None,
             "description": item.description,
         })
     return rows

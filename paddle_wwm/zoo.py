@@ -37,8 +37,8 @@ ZOO = (
              ("roberta-wwm-ext-large",), "RoBERTa-wwm-ext-large: 24 layers, random init, 2M steps", "325M"),
     ZooEntry("rbt3", "hfl/rbt3", "hfl/rbt3", (), "RBT3: first 3 layers of RoBERTa-wwm-ext, 1M more steps", "38M"),
     ZooEntry("rbtl3", "hfl/rbtl3", "hfl/rbtl3", (), "RBTL3: first 3 layers of RoBERTa-wwm-ext-large", "61M"),
-    ZooEntry("rbt4", "hfl/rbt4", None, (), "RBT4: 4 layers of RoBERTa-wwm-ext", ""),
-    ZooEntry("rbt6", "hfl/rbt6", None, (), "RBT6: 6 layers of RoBERTa-wwm-ext", ""),
+    ZooEntry("rbt4", "hfl/rbt4", "hfl/rbt4", (), "RBT4: 4 layers of RoBERTa-wwm-ext", ""),
+    ZooEntry("rbt6", "hfl/rbt6", "hfl/rbt6", (), "RBT6: 6 layers of RoBERTa-wwm-ext", ""),
     ZooEntry("bert-base-chinese", "google-bert/bert-base-chinese", "bert-base-chinese", ("bert-base-chinese",),
              "Google's Chinese BERT-base (the baseline)", "102M"),
 )

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hidden_imports import run_without_torch_and_tensorflow
 from paddle_wwm.checkpoints import CheckpointError, read_checkpoint
 from paddle_wwm.checkpoints.archives import unpacked_checkpoint
 
@@ -23,11 +24,15 @@ def seed_zip(path, extra=()):
     return path
 
 
-def assert_same_as_fixture(directory):
+def assert_same_as_fixture_state(directory):
     ours, reference = read_checkpoint(directory), read_checkpoint(FIXTURE)
-    assert ours.layout == "tensorflow" and ours.config == reference.config
-    assert ours.state.keys() == reference.state.keys()
+    assert ours.config == reference.config and ours.state.keys() == reference.state.keys()
     assert all(np.array_equal(ours.state[k], reference.state[k]) for k in reference.state)
+
+
+def assert_same_as_fixture(directory):
+    assert read_checkpoint(directory).layout == "tensorflow"
+    assert_same_as_fixture_state(directory)
 
 
 def assert_refused(archive, work_dir, match):
@@ -94,3 +99,14 @@ def test_two_checkpoints_side_by_side_are_ambiguous(tmp_path):
             for file in FIXTURE.iterdir():
                 bundle.write(file, f"{folder}/{file.name}")
     assert_refused(archive, tmp_path, r"several checkpoints inside \(a, b\)")
+
+
+def test_converting_the_seed_zip_needs_neither_paddle_nor_torch_nor_tensorflow(tmp_path):
+    archive = seed_zip(tmp_path / f"{FOLDER}.zip")
+    result = run_without_torch_and_tensorflow("""
+from paddle_wwm.checkpoints import convert
+checkpoint = convert(sys.argv[2], sys.argv[3])
+result = (checkpoint.layout, sorted(name for name in sys.modules if name.split(".")[0] == "paddle"))
+""", tmp_path, archive, tmp_path / "converted")
+    assert result == ("tensorflow", [])
+    assert_same_as_fixture_state(tmp_path / "converted")

@@ -8,10 +8,12 @@ import paddle
 import pytest
 
 from conftest import padded_batch, randomize_paddle_model, require_reference
-from paddle_wwm import BertConfig, BertForPretraining, BertForQuestionAnswering, BertModel
+from paddle_wwm import BertConfig, BertForMaskedLM, BertForPretraining, BertForQuestionAnswering, BertModel
 from paddle_wwm.checkpoints import read_checkpoint
 
 paddlenlp_bert = require_reference("paddlenlp.transformers.bert.modeling")
+paddlenlp_roberta = require_reference("paddlenlp.transformers.roberta.modeling")
+paddlenlp_roberta_configs = require_reference("paddlenlp.transformers.roberta.configuration")
 
 
 def tensors(batch):
@@ -93,3 +95,87 @@ def test_paddlenlp_keeps_the_layer_norm_epsilon_of_the_config(tmp_path, tiny_con
     theirs = paddlenlp_bert.BertModel.from_pretrained(str(tmp_path / "nlp"))
     epsilons = {layer._epsilon for layer in theirs.sublayers() if isinstance(layer, paddle.nn.LayerNorm)}
     assert epsilons == {1e-12}
+
+
+# -- the RoBERTa family as PaddleNLP serves it: RobertaModel / RobertaForMaskedLM state dicts -------
+HFL_ROBERTA = ("hfl/roberta-wwm-ext", "hfl/roberta-wwm-ext-large", "hfl/rbt3", "hfl/rbtl3", "hfl/rbt4", "hfl/rbt6")
+SHRUNK = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+          "max_position_embeddings")
+
+
+def paddlenlp_roberta_config(name, tiny_config_dict):
+    """PaddleNLP's own config of an hfl model (its pad_token_id, type_vocab_size, ...), made tiny."""
+    config = dict(paddlenlp_roberta_configs.PRETRAINED_INIT_CONFIGURATION[name])
+    return paddlenlp_roberta.RobertaConfig(**{**config, **{k: tiny_config_dict[k] for k in SHRUNK}})
+
+
+def bert_positions(attention_mask):
+    return np.broadcast_to(np.arange(attention_mask.shape[1]), attention_mask.shape).astype(np.int64)
+
+
+def paddlenlp_default_positions(input_ids, pad_token_id):
+    """PaddleNLP 3's RobertaEmbeddings without position_ids: pad_token_id + 1, + 2, ... for tokens,
+    pad_token_id for padding (fairseq's numbering), written out by hand."""
+    positions = np.full(input_ids.shape, pad_token_id, dtype=np.int64)
+    for row, ids in enumerate(input_ids):
+        count = 0
+        for column, token in enumerate(ids):
+            if token != pad_token_id:
+                count += 1
+                positions[row, column] = pad_token_id + count
+    return positions
+
+
+def max_diff_on_tokens(a, b, attention_mask):
+    """Over the real tokens: PaddleNLP's RobertaEmbeddings gives the padding id a zero word embedding
+    (Paddle's nn.Embedding(padding_idx=...) does; BERT, transformers and ours look the row up), which
+    changes only the outputs at padding positions, themselves masked out of every attention."""
+    return float(np.abs(a.numpy() - b.numpy())[attention_mask.astype(bool)].max())
+
+
+def run_with_positions(model, batch, positions, **kwargs):
+    input_ids, token_type_ids, attention_mask = tensors(batch)
+    with paddle.no_grad():
+        return model(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
+                     position_ids=paddle.to_tensor(positions), **kwargs)
+
+
+@pytest.mark.parametrize("name", HFL_ROBERTA)
+def test_a_paddlenlp_roberta_model_saved_by_paddlenlp_reads_into_ours(tmp_path, tiny_config_dict, name):
+    config = paddlenlp_roberta_config(name, tiny_config_dict)
+    paddle.seed(5)
+    theirs = randomize_paddle_model(paddlenlp_roberta.RobertaModel(config), seed=5).eval()
+    theirs.save_pretrained(str(tmp_path / "theirs"))
+    ours = BertModel.from_pretrained(tmp_path / "theirs")
+    batch = padded_batch(seed=5)
+
+    # BERT's positions 0..n-1, which the released weights were trained with and ours uses by default
+    mask = batch[2]
+    sequence, pooled = run(ours, batch)
+    their_sequence, their_pooled = run_with_positions(theirs, batch, bert_positions(mask), return_dict=False)[:2]
+    assert max_diff_on_tokens(sequence, their_sequence, mask) <= 1e-5 and max_diff(pooled, their_pooled) <= 1e-5
+
+    # PaddleNLP's default numbering: given the same position ids, ours gives its outputs too
+    positions = paddlenlp_default_positions(batch[0], config.pad_token_id)
+    their_default = run_paddlenlp(theirs, batch)[0]
+    assert max_diff_on_tokens(run_with_positions(ours, batch, positions)[0], their_default, mask) <= 1e-5
+    assert max_diff_on_tokens(sequence, their_default, mask) > 1e-3  # the two numberings do differ
+
+
+def test_a_paddlenlp_roberta_masked_lm_reads_into_ours_with_its_head(tmp_path, tiny_config_dict):
+    config = paddlenlp_roberta_config("hfl/roberta-wwm-ext", tiny_config_dict)
+    paddle.seed(6)
+    theirs = paddlenlp_roberta.RobertaForMaskedLM(config)
+    randomize_paddle_model(theirs, seed=6).eval()
+    theirs.save_pretrained(str(tmp_path / "theirs"))
+    saved = paddle.load(str(tmp_path / "theirs" / "model_state.pdparams"))
+    assert "roberta.encoder.layers.0.self_attn.q_proj.weight" in saved and "lm_head.bias" in saved
+    checkpoint = read_checkpoint(tmp_path / "theirs")
+    assert checkpoint.layout == "paddlenlp" and checkpoint.architecture == "BertForMaskedLM"
+    assert np.array_equal(checkpoint.state["mlm.bias"], saved["lm_head.bias"].numpy())
+    ours = BertForMaskedLM.from_pretrained(tmp_path / "theirs")
+    batch = padded_batch(seed=6)
+    logits = run(ours, batch)
+    their_logits = run_with_positions(theirs, batch, bert_positions(batch[2]), return_dict=False)
+    their_logits = their_logits[0] if isinstance(their_logits, (tuple, list)) else their_logits
+    assert max_diff_on_tokens(logits, their_logits, batch[2]) <= 1e-5

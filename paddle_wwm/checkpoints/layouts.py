@@ -15,6 +15,7 @@ from paddle_wwm.errors import InvalidInputError
 from paddle_wwm.modeling.config import BertConfig, ConfigError
 
 from . import names as name_maps
+from .archives import unpacked_checkpoint
 from .tensor_files import (CheckpointError, read_pdparams, read_safetensors, read_tf_checkpoint, read_torch_bin,
                            safetensors_metadata, tf_checkpoint_prefix, write_pdparams, write_safetensors)
 
@@ -133,11 +134,11 @@ def read_checkpoint(path) -> Checkpoint:
         if layout == "huggingface":
             raw = _normalise_hf_names(raw)
         layout_map = name_maps.LAYOUTS[layout]
-        if layout == "paddlenlp" and "BertForQuestionAnswering" in json.loads(
-                config_file.read_text("utf-8")).get("architectures", []):
-            layout_map = name_maps.PADDLENLP_QA
+        if layout == "paddlenlp":
+            architectures = json.loads(config_file.read_text("utf-8")).get("architectures") or []
+            layout_map = name_maps.paddlenlp_layout(raw, architectures)
         state, unused = name_maps.to_ours(raw, layout_map, config.num_hidden_layers)
-    unused = [n for n in unused if not n.startswith("cls.predictions.decoder")]  # tied copies of ours
+    unused = [n for n in unused if not n.startswith(name_maps.TIED_COPIES)]
     if unused:
         raise CheckpointError(f"{weights_file}: {len(unused)} tensors match no parameter of a "
                               f"{config.num_hidden_layers}-layer BERT: {', '.join(unused[:20])}")
@@ -245,8 +246,10 @@ def write_checkpoint(checkpoint: Checkpoint, out_dir, layout: str = "paddle_wwm"
 
 
 def convert(src, dst, layout: str = "paddle_wwm", overwrite: bool = False) -> Checkpoint:
-    checkpoint = read_checkpoint(src)
-    write_checkpoint(checkpoint, dst, layout=layout, overwrite=overwrite)
+    """Read `src` (a checkpoint directory, TF prefix, or a zip/tar.gz of one) and write it to `dst`."""
+    with unpacked_checkpoint(src) as directory:  # the vocab is copied from there: write inside
+        checkpoint = read_checkpoint(directory)
+        write_checkpoint(checkpoint, dst, layout=layout, overwrite=overwrite)
     return checkpoint
 
 

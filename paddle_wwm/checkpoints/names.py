@@ -120,6 +120,31 @@ PADDLENLP_QA = dataclasses.replace(PADDLENLP, heads=tuple(
     r for r in PADDLENLP.heads if not r.ours.startswith("classifier.")) + tuple(
     _linear("qa_outputs", "classifier", transpose=False)))
 
+# PaddleNLP serves the RoBERTa family (hfl/roberta-wwm-ext, rbt3, ...) as its RobertaModel state
+# dicts: PaddleNLP's BERT encoder names under `roberta.` (none in a bare RobertaModel) and the MLM
+# head as `lm_head` (its decoder is tied to the word embeddings, like ours). The weights are BERT's
+# and are read with BERT's semantics (positions 0..n-1, as released and as transformers' BertModel
+# runs them). PaddleNLP 3's RobertaModel differs in its forward only: by default it numbers positions
+# from pad_token_id + 1, and its word embedding gives the padding id a zero vector (outputs at
+# padding positions only). tests/test_parity_paddlenlp.py shows both.
+PADDLENLP_ROBERTA = dataclasses.replace(PADDLENLP, name="paddlenlp-roberta", encoder_prefix="roberta.", heads=(
+    *_linear("mlm.transform", "lm_head.dense", transpose=False),
+    *_norm("mlm.transform_norm", "lm_head.layer_norm"),
+    Rule("mlm.bias", ("lm_head.bias",)),
+))
+# Tensors that repeat one of ours (tied to the word embeddings, or the MLM bias under a second name).
+TIED_COPIES = ("cls.predictions.decoder", "lm_head.decoder.")
+
+
+def paddlenlp_layout(state_names, architectures) -> Layout:
+    """The PaddleNLP name map for a state dict: BERT's, BERT's question answering (whose span layer
+    is called `classifier`: only the config's architecture tells), or RoBERTa's."""
+    if any(name.startswith(("roberta.", "lm_head.")) for name in state_names) or \
+            any(a.startswith("Roberta") for a in architectures):
+        return PADDLENLP_ROBERTA
+    return PADDLENLP_QA if "BertForQuestionAnswering" in architectures else PADDLENLP
+
+
 def _tf_names(layout: Layout) -> Layout:
     # The helpers above join parameter names with "."; TensorFlow variable names use "/".
     def fix(rules):

@@ -1,4 +1,4 @@
-"""Commands on models and checkpoints: zoo, convert, import, export, hub."""
+"""Commands on models and checkpoints: zoo, download, convert, import, export, hub."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,17 @@ def cmd_zoo(args) -> int:
     from paddle_wwm import store
 
     print(json.dumps(store.listing(), indent=2, ensure_ascii=False) if args.json else store.listing_table())
+    return 0
+
+
+def cmd_download(args) -> int:
+    from paddle_wwm import store, zoo
+
+    name = zoo.entry(args.name).name
+    already = None if args.force else store.in_store(name)
+    out = already or store.download(name, sources=[args.source] if args.source else None, force=args.force)
+    print(f"{name} is already in the store: {out} (--force downloads it again)" if already
+          else f"downloaded {name} -> {out}")
     return 0
 
 
@@ -55,8 +66,16 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable listing")
     p.set_defaults(func=cmd_zoo)
 
+    p = sub.add_parser("download", help="download a zoo model into the store (Hugging Face, then PaddleNLP's hosting)")
+    p.add_argument("name", help="zoo name or alias, e.g. chinese-roberta-wwm-ext")
+    p.add_argument("--source", choices=["huggingface", "paddlenlp"], default=None,
+                   help="only this source (default: each file from the first source that has it; "
+                        "HF_ENDPOINT sets a Hugging Face mirror)")
+    p.add_argument("--force", action="store_true", help="download again even if the store has the model")
+    p.set_defaults(func=cmd_download)
+
     p = sub.add_parser("convert", help="convert a checkpoint between layouts (reads HF, PaddleNLP, TF, ours)")
-    p.add_argument("src", help="checkpoint directory (or TF checkpoint prefix)")
+    p.add_argument("src", help="checkpoint directory, TF checkpoint prefix, or a zip/tar.gz of one")
     p.add_argument("dst", help="output directory")
     p.add_argument("--to", default="paddle_wwm", choices=["paddle_wwm", "huggingface", "paddlenlp"])
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
@@ -64,7 +83,8 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("import", help="put a checkpoint into the model store under a zoo name")
     p.add_argument("name", help="zoo name or alias, e.g. chinese-roberta-wwm-ext")
-    p.add_argument("src", help="checkpoint directory in any supported layout")
+    p.add_argument("src", help="checkpoint directory in any supported layout (safetensors, pytorch_model.bin, "
+                                "model_state.pdparams, TF checkpoint), or the seed's zip / a tar.gz of one")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_import)
 
