@@ -134,34 +134,36 @@ def cmd_pretrain(args) -> int:
     from paddle_wwm.pretraining import load_config, pretrain
 
     config = load_config(args.config, args.overrides)  # every value checked before any work starts
-    if args.nproc > 1 and "PADDLE_TRAINERS_NUM" not in os.environ:
-        return _launch_pretrain(args, config)
-    summary = pretrain(config, resume=args.resume, progress=not args.quiet)
+    under_launcher = "PADDLE_TRAINERS_NUM" in os.environ
+    if not under_launcher and (args.nproc > 1 or args.nnodes > 1 or args.master is not None):
+        return _run_node(args, config)
+    if under_launcher:
+        summary = pretrain(config, resume=args.resume, progress=not args.quiet)
+    else:  # one process: this command holds the run directory and turns signals into a stop request
+        from paddle_wwm.pretraining.run_lock import RunLock
+        from paddle_wwm.pretraining.watchdog import stop_on_signals
+
+        with RunLock(config.train.output_dir), stop_on_signals() as stop:
+            summary = pretrain(config, resume=args.resume, progress=not args.quiet)
+        if summary.get("stopped_at") is not None:
+            print(f"stopped by {stop.signal.name} after step {summary['stopped_at']}; the checkpoint is in "
+                  f"{config.train.output_dir}/checkpoints; continue with --resume", file=sys.stderr)
+            return 128 + stop.signal.value
     if summary.get("final_model"):
         print(f"{summary['final_model']}: pre-trained {summary['steps']} steps on {summary['world_size']} "
               f"process(es), {summary['precision']}; scalars in {config.train.output_dir}/log.jsonl")
     return 0
 
 
-def _launch_pretrain(args, config) -> int:
-    """Re-run this command as N fleet processes through paddle.distributed.launch."""
-    import subprocess
-    from pathlib import Path
+def _run_node(args, config) -> int:
+    """This node's part of a supervised job: paddle.distributed.launch under a job coordinator."""
+    from paddle_wwm.pretraining.launcher import NodeSettings, run_node
 
-    from paddle_wwm.pretraining.launch import pretrain_main
-
-    log_dir = Path(config.train.output_dir) / "launch_logs"
-    command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(args.nproc),
-               "--log_dir", str(log_dir), pretrain_main.__file__, "--config", args.config, *args.overrides]
-    if args.resume:
-        command.append("--resume")
-    if args.quiet:
-        command.append("--quiet")
-    print(f"launching {args.nproc} processes; rank logs in {log_dir}", file=sys.stderr)
-    code = subprocess.call(command)
-    if code != 0:
-        print(f"paddle-wwm pretrain: error: a rank failed (exit {code}); see {log_dir}/workerlog.*", file=sys.stderr)
-    return code
+    return run_node(NodeSettings(
+        config_path=args.config, overrides=list(args.overrides), output_dir=config.train.output_dir,
+        data_dir=config.data.dir, recipe=config.to_dict(), stall_timeout=config.train.stall_timeout,
+        nnodes=args.nnodes, master=args.master, host=args.host, nproc=args.nproc, max_restarts=args.max_restarts,
+        rendezvous_timeout=args.rendezvous_timeout, resume=args.resume, quiet=args.quiet))
 
 
 def cmd_finetune(args) -> int:
@@ -264,9 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="recipe, e.g. configs/pretrain/rbt3.yaml")
     p.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=100")
     p.add_argument("--resume", action="store_true", help="continue the run in train.output_dir from its last checkpoint")
-    p.add_argument("--nproc", type=int, default=1,
-                   help="processes on this machine (GPUs, or CPU processes over gloo) via paddle.distributed.launch")
+    p.add_argument("--nproc-per-node", "--nproc", dest="nproc", type=int, default=1,
+                   help="processes on this node (GPUs, or CPU processes over gloo) via paddle.distributed.launch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("cluster (the same command on every node; see docs/cluster.md)")
+    g.add_argument("--nnodes", type=int, default=1, help="nodes in the job")
+    g.add_argument("--master", default=None, metavar="HOST:PORT",
+                   help="the first node's address and a free port (the job coordinator uses PORT+1 too)")
+    g.add_argument("--host", default=None, help="this node's address (default: the one that reaches the master)")
+    g.add_argument("--max-restarts", type=int, default=0,
+                   help="after a failure, restart all nodes from the last checkpoint up to this many times")
+    g.add_argument("--rendezvous-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="how long nodes and ranks may take to join before the job fails")
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("finetune", help="fine-tune and evaluate on a benchmark task over several seeds")

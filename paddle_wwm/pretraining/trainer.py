@@ -32,6 +32,7 @@ from .distributed import Context, gpu_available, init_context
 from .loss import pretraining_loss
 from .metrics import LOG_FILE, MetricsLog
 from .optimization import build_optimizer
+from .watchdog import TrainingHooks
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 # Keys a resumed run may change: how long it runs and how it reports, not what it computes.
 RESUMABLE_CHANGES = {("train", "max_steps"), ("train", "save_steps"), ("train", "keep_checkpoints"),
-                     ("train", "log_steps"), ("train", "output_dir")}
+                     ("train", "log_steps"), ("train", "output_dir"), ("train", "stall_timeout")}
 _STAT_KEYS = ("mlm_loss_sum", "mlm_correct", "mlm_count", "nsp_loss_sum", "nsp_correct", "nsp_count", "tokens")
 
 
@@ -129,6 +130,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress: bool = True
 
 def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
     ctx = init_context()
+    hooks = TrainingHooks(ctx)  # heartbeats to a supervising launcher; stop requests from it or signals
     precision = resolve_precision(config.train.precision)
     output_dir = Path(config.train.output_dir)
     existing = finished_checkpoints(output_dir)
@@ -197,7 +199,9 @@ def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
                    dynamic_ncols=True, mininterval=interval)
     window = np.zeros(len(_STAT_KEYS))
     window_start, window_steps = time.perf_counter(), 0
+    stopped_at = None
     for step in range(start_step, config.train.max_steps):
+        hooks.step_started(step)
         dataset.set_epoch(batches.epoch_of(step))
         micro_batches = batches.micro_batches(step)
         stats = paddle.zeros([len(_STAT_KEYS)], dtype="float32")
@@ -236,17 +240,23 @@ def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
             window_start, window_steps = time.perf_counter(), 0
         if bar is not None:
             bar.update(1)
-        if done % config.train.save_steps == 0 or done == config.train.max_steps:
+        stop = hooks.stop_requested(done)  # the same answer on every rank
+        if stop or done % config.train.save_steps == 0 or done == config.train.max_steps:
             trainer_state = {"epoch": batches.epoch_of(step), "precision": precision}
             if scaler is not None:
                 trainer_state["scaler"] = {k: (v.item() if hasattr(v, "item") else v)
                                            for k, v in scaler.state_dict().items()}
             save_checkpoint(output_dir, done, model, optimizer, trainer_state, rank=ctx.rank,
                             world_size=ctx.world_size, keep=config.train.keep_checkpoints, barrier=ctx.barrier,
-                            vocab_file=tokenizer.vocab_file)
+                            vocab_file=tokenizer.vocab_file, gather=ctx.all_gather_object)
+        if stop:
+            stopped_at = done
+            break
     if bar is not None:
         bar.close()
     log.close()
+    if stopped_at is not None:  # asked to stop: the checkpoint of this step is written, no final model
+        return {"steps": stopped_at, "stopped_at": stopped_at, "world_size": ctx.world_size, "precision": precision}
     return _finish(model, ctx, output_dir, config, precision, tokenizer)
 
 
