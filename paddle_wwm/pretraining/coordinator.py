@@ -183,12 +183,13 @@ class Coordinator(threading.Thread):
             if all(n["state"] == "idle" for n in nodes) or now > self.deadline:
                 self.phase, self.deadline = "gathering", now + self.rendezvous_timeout
             return
-        for peer in self._of("node") + self._of("worker"):
-            if now - peer["last"] > self.silence_timeout:
-                who = f"rank {peer['rank']}" if peer["role"] == "worker" else "node"
-                self._failure(f"{who} on {peer['host']} silent for {now - peer['last']:.0f} s at step {self._step()} "
-                              "(stopped, hung hard, or its machine is gone)")
-                return
+        silent = [p for p in self._of("node") + self._of("worker") if now - p["last"] > self.silence_timeout]
+        if silent:
+            peer = min(silent, key=lambda p: p["last"])  # the first to go quiet; the others may wait for it
+            who = f"rank {peer['rank']}" if peer["role"] == "worker" else "node"
+            self._failure(f"{who} on {peer['host']} silent for {now - peer['last']:.0f} s at step {self._step()} "
+                          "(stopped, hung hard, or its machine is gone)")
+            return
         workers = self._of("worker")
         expected = sum(n["nproc"] for n in nodes)
         if len(workers) < expected and now - self.started > self.rendezvous_timeout:
