@@ -166,6 +166,8 @@ class Coordinator(threading.Thread):
             logger.warning("stop requested on %s: every rank stops after its current step", host)
             self.stop_signal = signal_number
             self._broadcast("worker", {"type": "stop"})
+            if self.phase in ("gathering", "halting"):  # no ranks running: nothing to wait for
+                self._finish()
 
     # -- time --------------------------------------------------------------------------------------
     def _check_time(self) -> None:

@@ -111,8 +111,7 @@ class _Node:
         self.signal = number
 
     def run(self, channel: Channel) -> int:
-        for number in STOP_SIGNALS:
-            signal.signal(number, self._on_signal)
+        previous = {number: signal.signal(number, self._on_signal) for number in STOP_SIGNALS}
         channel.send({"type": "hello", "role": "node", "host": self.host, "nproc": self.settings.nproc,
                       "fingerprint": fingerprint(self.settings)})
         try:
@@ -124,6 +123,8 @@ class _Node:
         finally:
             self._kill()
             channel.close()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
     def _serve(self, channel: Channel) -> int:
         next_beat = 0.0
@@ -158,9 +159,10 @@ class _Node:
     def _done(self, message: dict) -> int:
         if message.get("signal") is None:
             return 0
-        number = message["signal"]
-        print(f"paddle-wwm pretrain: stopped by {signal.Signals(number).name} after step {message['stopped_at']}; "
-              f"the checkpoint is in {self.settings.output_dir}/checkpoints; continue with --resume",
+        number, step = message["signal"], message["stopped_at"]
+        where = (f"after step {step}; the checkpoint is in {self.settings.output_dir}/checkpoints" if step is not None
+                 else "before the ranks started")
+        print(f"paddle-wwm pretrain: stopped by {signal.Signals(number).name} {where}; continue with --resume",
               file=sys.stderr, flush=True)
         return 128 + number
 

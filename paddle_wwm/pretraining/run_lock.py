@@ -25,9 +25,11 @@ class RunLock:
     def __init__(self, output_dir: str | os.PathLike):
         self.path = Path(output_dir) / LOCK_FILE
         self._fd: int | None = None
+        self._created = False
 
     def acquire(self, address: str | None = None) -> "RunLock":
         """Take the lock or raise JobError naming the live holder."""
+        self._created = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -53,6 +55,9 @@ class RunLock:
         if self._fd is None:
             return
         os.ftruncate(self._fd, 0)  # an empty file: nobody holds it, and nobody has to be reported as stale
+        if self._created and [p.name for p in self.path.parent.iterdir()] == [LOCK_FILE]:
+            self.path.unlink()  # a job that failed before writing anything leaves no directory behind
+            self.path.parent.rmdir()
         os.close(self._fd)  # closing releases the lock
         self._fd = None
 
