@@ -134,10 +134,12 @@ def cmd_pretrain(args) -> int:
     from paddle_wwm.pretraining import load_config, pretrain
 
     config = load_config(args.config, args.overrides)  # every value checked before any work starts
-    under_launcher = "PADDLE_TRAINERS_NUM" in os.environ
-    if not under_launcher and (args.nproc > 1 or args.nnodes > 1 or args.master is not None):
+    # a rank of paddle.distributed.launch (PADDLE_LOCAL_RANK is its, not a platform's, such as the
+    # Paddle operator's PADDLE_TRAINERS_NUM): the launcher's command holds the directory and the signals
+    rank_of_a_launch = "PADDLE_LOCAL_RANK" in os.environ
+    if not rank_of_a_launch and (args.nproc > 1 or args.nnodes > 1 or args.master is not None):
         return _run_node(args, config)
-    if under_launcher:
+    if rank_of_a_launch:
         summary = pretrain(config, resume=args.resume, progress=not args.quiet)
     else:  # one process: this command holds the run directory and turns signals into a stop request
         from paddle_wwm.pretraining.run_lock import RunLock
