@@ -35,8 +35,11 @@ NO_DROPOUT = {"name": "rbt3", "overrides": dict(TINY_OVERRIDES), "dropout": 0.0}
 ENDED = 60.0  # every fault must end the job, on every host, within this many seconds
 
 
-def figure(name: str, seconds: float) -> None:
+def figure(name: str, seconds: float, output: str = "") -> None:
     print(f"\ncluster figure: {name} {seconds:.1f} s", flush=True)
+    for line in output.splitlines():
+        if line.startswith("paddle-wwm pretrain:"):
+            print(f"cluster message: {line}", flush=True)
 
 
 # -- the coordinator, directly ---------------------------------------------------------------------
@@ -282,7 +285,7 @@ def test_a_killed_host_ends_the_job_on_every_host(hosts, tmp_path, data_dir):
     job = Job(hosts, tmp_path, data_dir, 6180).start()
     job.wait_for_step(3)
     hosts.kill_all(1)  # host B gone: its command, paddle's launcher and its rank, all at once
-    figure("host killed -> every process gone", job.seconds_until_all_gone())
+    figure("host killed -> every process gone", job.seconds_until_all_gone(), job.output(0))
     assert job.a.wait(5) == 1
     assert f"paddle-wwm pretrain: error: rank 1 on {ADDRESSES[1]} died at step" in job.output(0) or \
         f"paddle-wwm pretrain: error: node {ADDRESSES[1]} lost at step" in job.output(0), job.output(0)[-3000:]
@@ -303,7 +306,7 @@ def test_sigterm_to_a_command_checkpoints_and_resumes_exactly(hosts, tmp_path, d
     job = Job(hosts, tmp_path, data_dir, 6200).start()
     job.wait_for_step(3)
     job.b.send_signal(signal.SIGTERM)  # a preempted node: the whole job stops at one step boundary
-    figure("SIGTERM -> checkpoint written, every process gone", job.seconds_until_all_gone())
+    figure("SIGTERM -> checkpoint written, every process gone", job.seconds_until_all_gone(), job.output(0))
     assert job.wait(5) == (143, 143)
     stopped_at = int(job.output(0).split("stopped by SIGTERM after step ")[1].split(";")[0])
     assert finished_checkpoints(job.out)[-1][0] == stopped_at < STEPS
@@ -313,13 +316,22 @@ def test_sigterm_to_a_command_checkpoints_and_resumes_exactly(hosts, tmp_path, d
     np.testing.assert_allclose(job.losses(), reference[0], rtol=1e-5)
 
 
-def test_sigkill_of_the_master_command_leaves_no_process_and_a_checkpoint(hosts, tmp_path, data_dir):
+@pytest.mark.parametrize("victim", ["the master's command", "paddle's launcher on host B"])
+def test_sigkill_of_a_launcher_leaves_no_process_and_a_checkpoint(hosts, tmp_path, data_dir, victim):
     job = Job(hosts, tmp_path, data_dir, 6210).start()
     job.wait_for_step(6)
-    job.a.kill()  # the command the user started on the master node (and with it the coordinator)
-    figure("SIGKILL of the master's command -> every process gone", job.seconds_until_all_gone())
-    assert job.b.wait(5) == 1
-    assert "lost the job coordinator" in job.output(1)
+    if victim == "the master's command":
+        job.a.kill()  # the command the user started (and with it the job coordinator)
+    else:
+        (launcher,) = hosts.find(1, "paddle.distributed.launch")
+        os.kill(launcher, signal.SIGKILL)
+    figure(f"SIGKILL of {victim} -> every process gone", job.seconds_until_all_gone(), job.output(1))
+    if victim == "the master's command":
+        assert job.b.wait(5) == 1 and "lost the job coordinator" in job.output(1)
+    else:
+        assert job.wait(5) == (1, 1)
+        assert f"error: rank 1 on {ADDRESSES[1]} died at step" in job.output(0) or \
+            f"error: node {ADDRESSES[1]}: its ranks exited with code" in job.output(0), job.output(0)[-3000:]
     step, path = finished_checkpoints(job.out)[-1]
     assert step >= 4 and (path / "rng-rank1.pkl").is_file()  # complete, for a --resume with 2 ranks
 
@@ -331,7 +343,8 @@ def test_a_stopped_rank_ends_the_job_within_the_stall_timeout(hosts, tmp_path, d
     os.kill(rank1, signal.SIGSTOP)
     start = time.monotonic()
     job.seconds_until_all_gone(timeout=10 + 30)
-    figure("SIGSTOP of a rank (train.stall_timeout=10) -> every process gone", time.monotonic() - start)
+    figure("SIGSTOP of a rank (train.stall_timeout=10) -> every process gone", time.monotonic() - start,
+           job.output(0))
     assert job.wait(5) == (1, 1)
     assert f"error: rank 1 on {ADDRESSES[1]} silent for" in job.output(0) or \
         "ranks that did not arrive: 1 on" in job.output(0), job.output(0)[-3000:]
