@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from paddle_wwm.pretraining import load_config, pretrain
 from paddle_wwm.pretraining.checkpoint import finished_checkpoints
@@ -26,7 +25,7 @@ from paddle_wwm.pretraining.job_channel import Channel, JobError
 from paddle_wwm.pretraining.metrics import read_log
 from paddle_wwm.pretraining.node_address import node_host, parse_master, socket_environment
 from paddle_wwm.pretraining.run_lock import RunLock
-from test_pretraining import TINY_OVERRIDES, data_dir, final_weights, write_recipe  # noqa: F401 (a fixture)
+from test_pretraining import TINY_OVERRIDES, data_dir, final_weights, write_recipe  # noqa: F401 (data_dir: a fixture)
 from two_hosts import ADDRESSES, REPO, TwoHosts
 
 STEPS = 40
@@ -144,7 +143,8 @@ def test_a_stop_request_reaches_every_rank():
 
 # -- node settings and the lock -------------------------------------------------------------------
 def test_node_settings_are_checked_with_clear_errors():
-    with pytest.raises(JobError, match=r"--host 10\.231\.99\.9 is not an address of this node \(it has .*127\.0\.0\.1 on lo"):
+    not_ours = r"--host 10\.231\.99\.9 is not an address of this node \(it has .*127\.0\.0\.1 on lo"
+    with pytest.raises(JobError, match=not_ours):
         node_host("10.231.99.9", "127.0.0.1")
     assert node_host(None, "127.0.0.1") == "127.0.0.1"
     with pytest.raises(JobError, match="expected HOST:PORT"):
@@ -169,7 +169,8 @@ def test_a_live_lock_refuses_naming_its_holder_and_a_dead_one_is_stale(tmp_path,
                                str(tmp_path)], env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline() == b"held\n"
-        with pytest.raises(JobError, match=rf"is in use by a live job \(host {socket.gethostname()}, pid {holder.pid}, "):
+        holder_named = rf"is in use by a live job \(host {socket.gethostname()}, pid {holder.pid}, "
+        with pytest.raises(JobError, match=holder_named):
             RunLock(tmp_path).acquire()
     finally:
         holder.kill()
@@ -194,10 +195,15 @@ def hosts():
 
 
 @pytest.fixture(scope="module")
-def reference(data_dir, tmp_path_factory):
+def shards(data_dir):  # noqa: F811 (the prepared data of test_pretraining, prepared once for this module)
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def reference(shards, tmp_path_factory):
     """One process, 2 micro-batches accumulated: what every layout of 2 ranks must compute."""
     out = tmp_path_factory.mktemp("reference") / "out"
-    recipe = write_recipe(out.parent / "r.yaml", data_dir, out, model=NO_DROPOUT, train=TRAIN)
+    recipe = write_recipe(out.parent / "r.yaml", shards, out, model=NO_DROPOUT, train=TRAIN)
     pretrain(load_config(recipe), progress=False)
     return [r["loss"] for r in read_log(out)], final_weights(out)
 
@@ -206,9 +212,9 @@ class Job:
     """`paddle-wwm pretrain --nnodes 2` on host A (the master, --host given) and host B (its address
     derived from the route to the master; the run directory read-only for it)."""
 
-    def __init__(self, hosts: TwoHosts, tmp_path: Path, data_dir: Path, port: int, **train):
+    def __init__(self, hosts: TwoHosts, tmp_path: Path, shards: Path, port: int, **train):
         self.hosts, self.root, self.out = hosts, tmp_path, tmp_path / "out"
-        self.recipe = write_recipe(tmp_path / "recipe.yaml", data_dir, self.out, model=NO_DROPOUT,
+        self.recipe = write_recipe(tmp_path / "recipe.yaml", shards, self.out, model=NO_DROPOUT,
                                    train=dict(TRAIN, **train))
         self.b_logs = tmp_path / "b-launch-logs"
         self.b_logs.mkdir()
@@ -256,10 +262,10 @@ class Job:
         return [r["loss"] for r in read_log(self.out)]
 
 
-def test_two_nodes_compute_what_one_process_does_and_only_rank0_writes(hosts, tmp_path, data_dir, reference):
+def test_two_nodes_compute_what_one_process_does_and_only_rank0_writes(hosts, tmp_path, shards, reference):
     """Host B cannot write into the run directory, so the run finishing is the proof that its rank
     wrote nothing there; a second job on the same directory, meanwhile, is refused naming host A."""
-    job = Job(hosts, tmp_path, data_dir, 6170).start()
+    job = Job(hosts, tmp_path, shards, 6170).start()
     job.wait_for_step(1)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("PADDLE_TRAINERS_NUM", None)
@@ -281,8 +287,8 @@ def test_two_nodes_compute_what_one_process_does_and_only_rank0_writes(hosts, tm
     assert list(job.b_logs.glob("workerlog.*")) and not list((job.out / "launch_logs" / ADDRESSES[1]).iterdir())
 
 
-def test_a_killed_host_ends_the_job_on_every_host(hosts, tmp_path, data_dir):
-    job = Job(hosts, tmp_path, data_dir, 6180).start()
+def test_a_killed_host_ends_the_job_on_every_host(hosts, tmp_path, shards):
+    job = Job(hosts, tmp_path, shards, 6180).start()
     job.wait_for_step(3)
     hosts.kill_all(1)  # host B gone: its command, paddle's launcher and its rank, all at once
     figure("host killed -> every process gone", job.seconds_until_all_gone(), job.output(0))
@@ -291,8 +297,8 @@ def test_a_killed_host_ends_the_job_on_every_host(hosts, tmp_path, data_dir):
         f"paddle-wwm pretrain: error: node {ADDRESSES[1]} lost at step" in job.output(0), job.output(0)[-3000:]
 
 
-def test_a_killed_rank_restarts_from_the_last_checkpoint(hosts, tmp_path, data_dir, reference):
-    job = Job(hosts, tmp_path, data_dir, 6190).start("--max-restarts", "1")
+def test_a_killed_rank_restarts_from_the_last_checkpoint(hosts, tmp_path, shards, reference):
+    job = Job(hosts, tmp_path, shards, 6190).start("--max-restarts", "1")
     job.wait_for_step(10)
     (rank1,) = job.rank_pids(1)
     os.kill(rank1, signal.SIGKILL)
@@ -302,8 +308,8 @@ def test_a_killed_rank_restarts_from_the_last_checkpoint(hosts, tmp_path, data_d
     np.testing.assert_allclose(job.losses(), reference[0], rtol=1e-5)
 
 
-def test_sigterm_to_a_command_checkpoints_and_resumes_exactly(hosts, tmp_path, data_dir, reference):
-    job = Job(hosts, tmp_path, data_dir, 6200).start()
+def test_sigterm_to_a_command_checkpoints_and_resumes_exactly(hosts, tmp_path, shards, reference):
+    job = Job(hosts, tmp_path, shards, 6200).start()
     job.wait_for_step(3)
     job.b.send_signal(signal.SIGTERM)  # a preempted node: the whole job stops at one step boundary
     figure("SIGTERM -> checkpoint written, every process gone", job.seconds_until_all_gone(), job.output(0))
@@ -317,8 +323,8 @@ def test_sigterm_to_a_command_checkpoints_and_resumes_exactly(hosts, tmp_path, d
 
 
 @pytest.mark.parametrize("victim", ["the master's command", "paddle's launcher on host B"])
-def test_sigkill_of_a_launcher_leaves_no_process_and_a_checkpoint(hosts, tmp_path, data_dir, victim):
-    job = Job(hosts, tmp_path, data_dir, 6210).start()
+def test_sigkill_of_a_launcher_leaves_no_process_and_a_checkpoint(hosts, tmp_path, shards, victim):
+    job = Job(hosts, tmp_path, shards, 6210).start()
     job.wait_for_step(6)
     if victim == "the master's command":
         job.a.kill()  # the command the user started (and with it the job coordinator)
@@ -336,8 +342,8 @@ def test_sigkill_of_a_launcher_leaves_no_process_and_a_checkpoint(hosts, tmp_pat
     assert step >= 4 and (path / "rng-rank1.pkl").is_file()  # complete, for a --resume with 2 ranks
 
 
-def test_a_stopped_rank_ends_the_job_within_the_stall_timeout(hosts, tmp_path, data_dir):
-    job = Job(hosts, tmp_path, data_dir, 6220, stall_timeout=10).start()
+def test_a_stopped_rank_ends_the_job_within_the_stall_timeout(hosts, tmp_path, shards):
+    job = Job(hosts, tmp_path, shards, 6220, stall_timeout=10).start()
     job.wait_for_step(3)
     (rank1,) = job.rank_pids(1)
     os.kill(rank1, signal.SIGSTOP)

@@ -132,8 +132,9 @@ class Coordinator(threading.Thread):
         role = message["role"]
         if role == "node":
             if self.phase != "gathering" or len(self._of("node")) >= self.nnodes:
-                self._send(channel, {"type": "abort", "message": f"the job at this master already has its "
-                                     f"{self.nnodes} nodes (--nnodes {self.nnodes}); {message['host']} is one too many"})
+                refusal = (f"the job at this master already has its {self.nnodes} nodes (--nnodes "
+                           f"{self.nnodes}); {message['host']} is one too many")
+                self._send(channel, {"type": "abort", "message": refusal})
                 return
             if message["fingerprint"] != self.fingerprint:
                 self._abort(f"node {message['host']} has another recipe or data than the master node "
