@@ -127,7 +127,8 @@ def test_a_failure_with_a_restart_left_halts_and_starts_again_with_resume():
     nodes, workers = _running_job(port)
     workers[0].send({"type": "bye", "code": 1, "error": "RuntimeError: boom"})
     for node in nodes:
-        assert _until(node, "halt")["message"] == "rank 0 on h0 failed at step 3: RuntimeError: boom"
+        assert _until(node, "halt")["message"] == ("rank 0 on h0 failed at step 3: RuntimeError: boom; restarting "
+                                                   "from the last checkpoint (0 restarts left)")
         node.send({"type": "halted"})
     for node in nodes:
         assert _until(node, "start") == {"type": "start", "attempt": 1, "resume": True}
@@ -223,12 +224,17 @@ class Job:
 
     def start(self, *extra: str) -> "Job":
         self.runs += 1
-        args = ["pretrain", "--config", str(self.recipe), "--nnodes", "2", "--master", f"{ADDRESSES[0]}:{self.port}",
-                "--quiet", *extra]
-        self.a = self.hosts.run(0, [*args, "--host", ADDRESSES[0]], self.log(0))
-        self.b = self.hosts.run(1, args, self.log(1), read_only=self.out,
+        self.a = self.hosts.run(0, [*self._args(extra), "--host", ADDRESSES[0]], self.log(0))
+        return self.start_b(*extra)
+
+    def start_b(self, *extra: str) -> "Job":
+        self.b = self.hosts.run(1, self._args(extra), self.log(1), read_only=self.out,
                                 writable=(self.b_logs, self.out / "launch_logs" / ADDRESSES[1]))
         return self
+
+    def _args(self, extra) -> list[str]:
+        return ["pretrain", "--config", str(self.recipe), "--nnodes", "2", "--master", f"{ADDRESSES[0]}:{self.port}",
+                "--quiet", *extra]
 
     def log(self, host: int) -> Path:
         return self.root / f"host{'ab'[host]}-{self.runs}.log"
@@ -297,15 +303,21 @@ def test_a_killed_host_ends_the_job_on_every_host(hosts, tmp_path, shards):
         f"paddle-wwm pretrain: error: node {ADDRESSES[1]} lost at step" in job.output(0), job.output(0)[-3000:]
 
 
-def test_a_killed_rank_restarts_from_the_last_checkpoint(hosts, tmp_path, shards, reference):
+def test_a_killed_host_restarted_rejoins_and_the_job_resumes(hosts, tmp_path, shards, reference):
+    """--max-restarts 1: host B dies whole; its command started again (as Kubernetes or Slurm would)
+    takes its place, and the job resumes from its last checkpoint with the uninterrupted losses."""
     job = Job(hosts, tmp_path, shards, 6190).start("--max-restarts", "1")
     job.wait_for_step(10)
-    (rank1,) = job.rank_pids(1)
-    os.kill(rank1, signal.SIGKILL)
-    assert job.wait() == (0, 0), job.output(0)[-3000:] + job.output(1)[-3000:]
-    assert f"rank 1 on {ADDRESSES[1]} died at step" in job.output(0) and "restarting" in job.output(1)
+    hosts.kill_all(1)
+    assert hosts.wait_empty(1, 10)
+    assert job.start_b("--max-restarts", "1").wait() == (0, 0), job.output(0)[-3000:] + job.output(1)[-3000:]
+    messages = [line for line in job.output(0).splitlines() if line.startswith("paddle-wwm pretrain:")]
+    assert len(messages) == 1 and messages[0].endswith("; restarting from the last checkpoint (0 restarts left)")
+    assert f"rank 1 on {ADDRESSES[1]} died at step" in messages[0] or f"node {ADDRESSES[1]} lost at step" in messages[0]
     assert [r["step"] for r in read_log(job.out)] == list(range(1, STEPS + 1))  # one run's log
     np.testing.assert_allclose(job.losses(), reference[0], rtol=1e-5)
+    for name, value in reference[1].items():
+        np.testing.assert_allclose(final_weights(job.out)[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
 
 
 def test_sigterm_to_a_command_checkpoints_and_resumes_exactly(hosts, tmp_path, shards, reference):

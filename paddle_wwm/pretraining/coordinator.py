@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import selectors
 import socket
-import sys
 import threading
 import time
 
@@ -233,8 +232,7 @@ class Coordinator(threading.Thread):
             return  # the first failure is the cause; the rest are its consequences
         if self.restarts_left > 0 and self.stop_signal is None:
             self.restarts_left -= 1
-            print(f"paddle-wwm pretrain: {message}; restarting from the last checkpoint "
-                  f"({self.restarts_left} restarts left)", file=sys.stderr, flush=True)
+            message += f"; restarting from the last checkpoint ({self.restarts_left} restarts left)"
             for channel, peer in list(self.peers.items()):
                 if peer["role"] == "worker":
                     self._drop(channel)

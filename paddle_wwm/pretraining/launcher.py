@@ -147,7 +147,7 @@ class _Node:
                 if kind == "start":
                     self.process = self._spawn(message["attempt"], message["resume"])
                 elif kind == "halt":
-                    print(f"paddle-wwm pretrain: {message['message']}; restarting", file=sys.stderr, flush=True)
+                    print(f"paddle-wwm pretrain: {message['message']}", file=sys.stderr, flush=True)
                     self._kill()
                     channel.send({"type": "halted"})
                 elif kind == "abort":

@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 from .job_channel import HEARTBEAT_SECONDS, Channel, ChannelClosed
 
@@ -22,6 +23,7 @@ ENV_COORDINATOR = "PADDLE_WWM_COORDINATOR"  # host:port of the job coordinator
 ENV_NODE_PID = "PADDLE_WWM_NODE_PID"  # pid of this node's `paddle-wwm pretrain` command
 ENV_ATTEMPT = "PADDLE_WWM_ATTEMPT"  # which start of the job (restarts count up)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+REPORT_SECONDS = 0.25  # a new step is reported at once, but not more often than this
 _PR_SET_PDEATHSIG = 1
 
 _watchdog: "WorkerWatchdog | None" = None
@@ -107,7 +109,7 @@ class WorkerWatchdog(threading.Thread):
         self.channel = Channel.connect(host, int(port), timeout=60, what="the job coordinator")
         self.rank, self.node_pid, self.parent = rank, node_pid, os.getppid()
         self.step, self.phase, self.stopped_at = 0, "setup", None
-        self._lock, self._closing = threading.Lock(), False
+        self._lock, self._closing, self._sent = threading.Lock(), False, 0.0
         self._send({"type": "hello", "role": "worker", "rank": rank, "attempt": attempt, "pid": os.getpid(),
                     "host": os.environ.get("POD_IP") or socket.gethostname()})
 
@@ -115,6 +117,16 @@ class WorkerWatchdog(threading.Thread):
         with self._lock:
             if not self._closing:
                 self.channel.send(message)
+                self._sent = time.monotonic()
+
+    def report(self, step: int, phase: str) -> None:
+        """From the training thread: the step in progress, sent at once unless a beat just went out."""
+        self.step, self.phase = step, phase
+        if time.monotonic() - self._sent >= REPORT_SECONDS:
+            try:
+                self._send({"type": "beat", "step": step, "phase": phase})
+            except ChannelClosed:
+                pass  # the watchdog thread notices and acts
 
     def run(self) -> None:
         try:
@@ -168,7 +180,7 @@ class TrainingHooks:
     def step_started(self, step: int) -> None:
         """``step`` counts from 0; the coordinator sees the 1-based step in progress."""
         if self.watchdog is not None:
-            self.watchdog.step, self.watchdog.phase = step + 1, "step"
+            self.watchdog.report(step + 1, "step")
 
     def stop_requested(self, done: int) -> bool:
         """True on every rank when any rank was asked to stop (call on every rank after each step)."""

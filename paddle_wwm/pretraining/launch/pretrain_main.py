@@ -3,7 +3,7 @@
 script's folder first on sys.path, where no module may shadow another.
 
 Under a paddle-wwm node launcher it first starts the rank's watchdog (heartbeats to the job
-coordinator, exit when the node launcher is gone), before Paddle is imported."""
+coordinator, exit when the node launcher is gone), before the model and the data are built."""
 import sys
 
 from paddle_wwm.pretraining.watchdog import start_worker_watchdog
