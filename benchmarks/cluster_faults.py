@@ -11,6 +11,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,11 +19,13 @@ TESTS = "killed_host or sigterm or sigkill or stopped_rank"
 
 
 def main() -> int:
-    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "tests/test_cluster.py",
-               "-k", TESTS]
     started = time.time()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=ROOT))
+    with tempfile.TemporaryDirectory(prefix="cluster-faults-") as basetemp:
+        command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", f"--basetemp={basetemp}",
+                   "tests/test_cluster.py", "-k", TESTS]
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                                env=dict(os.environ, PYTHONPATH=ROOT))
+    command = [arg if not arg.startswith("--basetemp=") else "--basetemp=TMP" for arg in command]
     figures, messages, current = {}, {}, None
     for line in result.stdout.splitlines():
         figure = re.match(r"^cluster figure: (.+) ([0-9.]+) s$", line)

@@ -143,7 +143,7 @@ def test_a_stop_request_reaches_every_rank():
 
 
 # -- node settings and the lock -------------------------------------------------------------------
-def test_node_settings_are_checked_with_clear_errors():
+def test_node_settings_are_checked_with_clear_errors(monkeypatch):
     not_ours = r"--host 10\.231\.99\.9 is not an address of this node \(it has .*127\.0\.0\.1 on lo"
     with pytest.raises(JobError, match=not_ours):
         node_host("10.231.99.9", "127.0.0.1")
@@ -152,6 +152,11 @@ def test_node_settings_are_checked_with_clear_errors():
         parse_master("10.0.0.1")
     assert parse_master("localhost:6170") == ("127.0.0.1", 6170)
     assert socket_environment("127.0.0.1") == {"GLOO_SOCKET_IFNAME": "lo", "NCCL_SOCKET_IFNAME": "lo"}
+    monkeypatch.setenv("NCCL_SOCKET_IFNAME", "l")  # NCCL: a prefix of an interface name
+    assert socket_environment("127.0.0.1")["NCCL_SOCKET_IFNAME"] == "l"
+    monkeypatch.setenv("NCCL_SOCKET_IFNAME", "=l")
+    with pytest.raises(JobError, match=r"NCCL_SOCKET_IFNAME==l: no interface l on this node \(it has .*lo"):
+        socket_environment("127.0.0.1")
     start = time.monotonic()
     with pytest.raises(JobError, match=r"the job coordinator at 127\.0\.0\.1:\d+ not reachable within 1 s"):
         Channel.connect("127.0.0.1", _coordinator_free_port(), 1, "the job coordinator")

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 
-from .job_channel import HEARTBEAT_SECONDS, Channel, ChannelClosed
+from .job_channel import HEARTBEAT_SECONDS, Channel, ChannelClosed, JobError
 
 logger = logging.getLogger(__name__)
 HALT_SECONDS = 30.0  # how long nodes get to kill their ranks before a restart
@@ -30,8 +30,8 @@ class Coordinator(threading.Thread):
         try:
             self.server = socket.create_server((bind, port))
         except OSError as error:
-            raise OSError(f"cannot start the job coordinator on {bind}:{port} ({error}); is another job "
-                          "using this master port?") from None
+            raise JobError(f"cannot start the job coordinator on {bind}:{port} ({error}); is another job "
+                           "using this master port? (the coordinator takes the master port + 1)") from None
         self.nnodes, self.fingerprint = nnodes, fingerprint
         self.stall_timeout, self.rendezvous_timeout = stall_timeout, rendezvous_timeout
         self.silence_timeout = min(30.0, stall_timeout)

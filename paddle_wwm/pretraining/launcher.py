@@ -171,8 +171,7 @@ class _Node:
 
         s = self.settings
         command = [sys.executable, "-m", "paddle.distributed.launch", "--nnodes", str(s.nnodes),
-                   "--nproc_per_node", str(s.nproc), "--log_dir", str(self.log_dir), "--max_restart", "0",
-                   "--log_overwrite", "1"]
+                   "--nproc_per_node", str(s.nproc), "--log_dir", str(self.log_dir), "--max_restart", "0"]
         if s.nnodes > 1:
             command += ["--master", self.master, "--host", self.host]
         command += [pretrain_main.__file__, "--config", s.config_path, *s.overrides]

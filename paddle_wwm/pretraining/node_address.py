@@ -83,19 +83,22 @@ def node_host(requested: str | None, master_address: str) -> str:
 
 
 def socket_environment(host: str) -> dict[str, str]:
-    """GLOO_SOCKET_IFNAME and NCCL_SOCKET_IFNAME naming the interface that holds ``host``; a value the
-    user set is kept if that interface exists (NCCL may use another network than the control one)."""
-    addresses = local_addresses()
-    names = set(addresses.values()) | {name for _, name in socket.if_nameindex()}
+    """GLOO_SOCKET_IFNAME and NCCL_SOCKET_IFNAME naming the interface that holds ``host``. A value the
+    user set is kept (NCCL may use another network than the control one) if it names interfaces that
+    exist: NCCL reads "ib" as a prefix (ib0, ib1), "=ib0" as an exact name, "^docker" as an exclusion."""
+    names = set(local_addresses().values()) | {name for _, name in socket.if_nameindex()}
     env = {}
     for variable in SOCKET_IFNAME_VARIABLES:
         chosen = os.environ.get(variable)
-        if chosen:
-            missing = [n for n in chosen.lstrip("^=").split(",") if n and not chosen.startswith("^") and n not in names]
+        if not chosen:
+            env[variable] = local_addresses().get(host, "lo")
+            continue
+        if not chosen.startswith("^"):
+            exact = chosen.startswith("=")
+            missing = [want for want in chosen.lstrip("=").split(",") if want and not any(
+                name == want or (not exact and name.startswith(want)) for name in names)]
             if missing:
                 raise JobError(f"{variable}={chosen}: no interface {', '.join(missing)} on this node "
                                f"(it has {', '.join(sorted(names))})")
-            env[variable] = chosen
-        else:
-            env[variable] = addresses.get(host, "lo")
+        env[variable] = chosen
     return env
