@@ -33,7 +33,7 @@ def main() -> int:
             current = figure.group(1)
             figures[current] = float(figure.group(2))
         elif line.startswith("cluster message: ") and current is not None:
-            messages.setdefault(current, []).append(line[len("cluster message: "):])
+            messages.setdefault(current, []).append(line[len("cluster message: "):].replace(basetemp, "TMP"))
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-500:]
     report = {"command": "python benchmarks/cluster_faults.py", "tests": " ".join(command[2:]),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "cpus": os.cpu_count(),

@@ -147,10 +147,11 @@ def cmd_pretrain(args) -> int:
 
         with RunLock(config.train.output_dir), stop_on_signals() as stop:
             summary = pretrain(config, resume=args.resume, progress=not args.quiet)
+            stopped_by = stop.signal
         if summary.get("stopped_at") is not None:
-            print(f"stopped by {stop.signal.name} after step {summary['stopped_at']}; the checkpoint is in "
+            print(f"stopped by {stopped_by.name} after step {summary['stopped_at']}; the checkpoint is in "
                   f"{config.train.output_dir}/checkpoints; continue with --resume", file=sys.stderr)
-            return 128 + stop.signal.value
+            return 128 + stopped_by.value
     if summary.get("final_model"):
         print(f"{summary['final_model']}: pre-trained {summary['steps']} steps on {summary['world_size']} "
               f"process(es), {summary['precision']}; scalars in {config.train.output_dir}/log.jsonl")

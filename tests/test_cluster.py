@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from paddle_wwm.cli import main
 from paddle_wwm.pretraining import load_config, pretrain
 from paddle_wwm.pretraining.checkpoint import finished_checkpoints
 from paddle_wwm.pretraining.coordinator import Coordinator
@@ -371,3 +372,57 @@ def test_a_stopped_rank_ends_the_job_within_the_stall_timeout(hosts, tmp_path, s
     assert job.wait(5) == (1, 1)
     assert f"error: rank 1 on {ADDRESSES[1]} silent for" in job.output(0) or \
         "ranks that did not arrive: 1 on" in job.output(0), job.output(0)[-3000:]
+
+
+# -- one machine ----------------------------------------------------------------------------------
+def _processes_of(recipe: Path) -> list[int]:
+    """Pids whose command line names the recipe: the command, paddle's launcher and the ranks."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(recipe).encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def _run_until_step(args: list[str], out: Path, step: int) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("PADDLE_TRAINERS_NUM", None)
+    process = subprocess.Popen([sys.executable, "-m", "paddle_wwm.cli", *args], env=env, cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (out / "log.jsonl").is_file() or len(read_log(out)) < step:
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert len(read_log(out)) < STEPS, "the run ended before the signal could be sent"
+    return process
+
+
+def test_sigterm_to_nproc_2_on_one_machine_stops_every_process_with_a_checkpoint(tmp_path, shards):
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path / "r.yaml", shards, out, model=NO_DROPOUT, train=TRAIN)
+    process = _run_until_step(["pretrain", "--config", str(recipe), "--nproc", "2", "--quiet"], out, 3)
+    assert len(_processes_of(recipe)) == 4  # the command, paddle's launcher, 2 ranks
+    start = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(ENDED) == 143
+    while _processes_of(recipe):
+        assert time.monotonic() - start < ENDED, _processes_of(recipe)
+        time.sleep(0.1)
+    figure("SIGTERM to `pretrain --nproc 2` on one machine -> every process gone", time.monotonic() - start)
+    stopped_at = int(process.stderr.read().split("stopped by SIGTERM after step ")[1].split(";")[0])
+    assert finished_checkpoints(out)[-1][0] == stopped_at == len(read_log(out))
+
+
+def test_sigint_to_one_process_stops_with_a_checkpoint_and_resumes_exactly(tmp_path, shards, reference):
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path / "r.yaml", shards, out, model=NO_DROPOUT, train=TRAIN)
+    process = _run_until_step(["pretrain", "--config", str(recipe), "--quiet"], out, 3)
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    assert process.wait(ENDED) == 130
+    assert "stopped by SIGINT after step" in process.stderr.read()
+    assert main(["pretrain", "--config", str(recipe), "--resume", "--quiet"]) == 0
+    np.testing.assert_allclose([r["loss"] for r in read_log(out)], reference[0], rtol=1e-6)

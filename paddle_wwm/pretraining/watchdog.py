@@ -79,7 +79,8 @@ def install_stop_signals() -> None:
 
 @contextlib.contextmanager
 def stop_on_signals():
-    """Within: SIGTERM/SIGINT request a stop (see install_stop_signals); yields the request."""
+    """Within: SIGTERM/SIGINT request a stop (see install_stop_signals); yields the request, which
+    is read within (it is cleared on the way out)."""
     previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
     _stop.clear()
     install_stop_signals()
@@ -88,6 +89,7 @@ def stop_on_signals():
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        _stop.clear()
 
 
 def _alive(pid: int) -> bool:
@@ -130,14 +132,14 @@ class WorkerWatchdog(threading.Thread):
 
     def run(self) -> None:
         try:
-            while True:
+            while not self._closing:
                 self._send({"type": "beat", "step": self.step, "phase": self.phase})
                 for message in self.channel.receive(timeout=HEARTBEAT_SECONDS):
                     if message.get("type") == "stop":
                         _stop.set()
                 if os.getppid() != self.parent or not _alive(self.node_pid):
                     self._exit("its node launcher is gone")
-        except ChannelClosed:
+        except (ChannelClosed, OSError, ValueError):  # ValueError: select() on the socket close() closed
             if not self._closing:
                 self._exit("lost the job coordinator (the master node's command ended or the network failed)")
 
