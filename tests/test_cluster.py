@@ -106,6 +106,16 @@ def test_a_rank_that_dies_aborts_every_node_naming_it_and_the_step():
         assert _until(node, "abort")["message"].startswith("rank 1 on h1 died at step 7")
 
 
+def test_an_error_that_echoes_a_death_is_not_taken_for_its_cause():
+    coordinator, port = _coordinator()
+    nodes, workers = _running_job(port, rank0=5, rank1=5)
+    time.sleep(0.5)
+    workers[0].send({"type": "bye", "code": 1, "error": "RuntimeError: Read error: Connection reset by peer"})
+    time.sleep(0.5)
+    workers[1].close()  # the death that rank 0's gloo error was about arrives second
+    assert _until(nodes[0], "abort")["message"].startswith("rank 1 on h1 died at step 5")
+
+
 def test_the_stall_watchdog_names_the_ranks_that_did_not_arrive():
     coordinator, port = _coordinator(stall_timeout=2.0)
     nodes, workers = _running_job(port, rank0=6, rank1=5)

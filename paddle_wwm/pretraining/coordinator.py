@@ -21,6 +21,9 @@ from .job_channel import HEARTBEAT_SECONDS, Channel, ChannelClosed, JobError
 
 logger = logging.getLogger(__name__)
 HALT_SECONDS = 30.0  # how long nodes get to kill their ranks before a restart
+# A rank's error can be the echo of another's death (gloo: "connection reset by peer"): errors wait
+# this long for a death to explain them; deaths, silences and stalls act at once.
+ECHO_SECONDS = 2.0
 
 
 class Coordinator(threading.Thread):
@@ -44,6 +47,7 @@ class Coordinator(threading.Thread):
         self.stop_signal: int | None = None
         self.stopped_at: int | None = None
         self.outcome: str | None = None
+        self.pending: tuple[float, str] | None = None  # (when, message) of a reported error
 
     # -- loop ----------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -114,12 +118,12 @@ class Coordinator(threading.Thread):
                 self.stopped_at = message["stopped_at"]
             if message["code"] != 0:
                 self._failure(f"rank {peer['rank']} on {peer['host']} failed at step {peer['step']}: "
-                              f"{message.get('error') or 'exit code ' + str(message['code'])}")
+                              f"{message.get('error') or 'exit code ' + str(message['code'])}", echo=True)
         elif kind == "exited":  # a node's paddle launcher ended
             peer["state"] = "exited"
             if message["code"] != 0:
                 self._failure(f"node {peer['host']}: its ranks exited with code {message['code']} "
-                              f"(logs in {message.get('log_dir')})")
+                              f"(logs in {message.get('log_dir')})", echo=True)
             elif self.phase == "running" and all(p["state"] == "exited" for p in self._of("node")):
                 self._finish()
         elif kind == "halted":
@@ -185,6 +189,9 @@ class Coordinator(threading.Thread):
             if all(n["state"] == "idle" for n in nodes) or now > self.deadline:
                 self.phase, self.deadline = "gathering", now + self.rendezvous_timeout
             return
+        if self.pending is not None and now >= self.pending[0]:
+            self._failure(self.pending[1])
+            return
         silent = [p for p in self._of("node") + self._of("worker") if now - p["last"] > self.silence_timeout]
         if silent:
             peer = min(silent, key=lambda p: p["last"])  # the first to go quiet; the others may wait for it
@@ -227,9 +234,14 @@ class Coordinator(threading.Thread):
             node["state"] = "running"
         self._broadcast("node", {"type": "start", "attempt": self.attempt, "resume": self.attempt > 0})
 
-    def _failure(self, message: str) -> None:
+    def _failure(self, message: str, echo: bool = False) -> None:
         if self.phase != "running":
             return  # the first failure is the cause; the rest are its consequences
+        if echo:
+            if self.pending is None:
+                self.pending = (time.monotonic() + ECHO_SECONDS, message)
+            return
+        self.pending = None
         if self.restarts_left > 0 and self.stop_signal is None:
             self.restarts_left -= 1
             message += f"; restarting from the last checkpoint ({self.restarts_left} restarts left)"
