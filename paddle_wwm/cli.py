@@ -129,44 +129,11 @@ def cmd_check_data(args) -> int:
 
 
 def cmd_pretrain(args) -> int:
-    import os
+    from paddle_wwm.pretraining.command import run_recipe
 
-    from paddle_wwm.pretraining import load_config, pretrain
-
-    config = load_config(args.config, args.overrides)  # every value checked before any work starts
-    # a rank of paddle.distributed.launch (PADDLE_LOCAL_RANK is its, not a platform's, such as the
-    # Paddle operator's PADDLE_TRAINERS_NUM): the launcher's command holds the directory and the signals
-    rank_of_a_launch = "PADDLE_LOCAL_RANK" in os.environ
-    if not rank_of_a_launch and (args.nproc > 1 or args.nnodes > 1 or args.master is not None):
-        return _run_node(args, config)
-    if rank_of_a_launch:
-        summary = pretrain(config, resume=args.resume, progress=not args.quiet)
-    else:  # one process: this command holds the run directory and turns signals into a stop request
-        from paddle_wwm.pretraining.run_lock import RunLock
-        from paddle_wwm.pretraining.watchdog import stop_on_signals
-
-        with RunLock(config.train.output_dir), stop_on_signals() as stop:
-            summary = pretrain(config, resume=args.resume, progress=not args.quiet)
-            stopped_by = stop.signal
-        if summary.get("stopped_at") is not None:
-            print(f"stopped by {stopped_by.name} after step {summary['stopped_at']}; the checkpoint is in "
-                  f"{config.train.output_dir}/checkpoints; continue with --resume", file=sys.stderr)
-            return 128 + stopped_by.value
-    if summary.get("final_model"):
-        print(f"{summary['final_model']}: pre-trained {summary['steps']} steps on {summary['world_size']} "
-              f"process(es), {summary['precision']}; scalars in {config.train.output_dir}/log.jsonl")
-    return 0
-
-
-def _run_node(args, config) -> int:
-    """This node's part of a supervised job: paddle.distributed.launch under a job coordinator."""
-    from paddle_wwm.pretraining.launcher import NodeSettings, run_node
-
-    return run_node(NodeSettings(
-        config_path=args.config, overrides=list(args.overrides), output_dir=config.train.output_dir,
-        data_dir=config.data.dir, recipe=config.to_dict(), stall_timeout=config.train.stall_timeout,
-        nnodes=args.nnodes, master=args.master, host=args.host, nproc=args.nproc, max_restarts=args.max_restarts,
-        rendezvous_timeout=args.rendezvous_timeout, resume=args.resume, quiet=args.quiet))
+    return run_recipe(args.config, args.overrides, nproc=args.nproc, resume=args.resume, quiet=args.quiet,
+                      nnodes=args.nnodes, master=args.master, host=args.host, max_restarts=args.max_restarts,
+                      rendezvous_timeout=args.rendezvous_timeout)
 
 
 def cmd_finetune(args) -> int:
@@ -265,22 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable summaries")
     p.set_defaults(func=cmd_check_data)
 
+    from paddle_wwm.pretraining.command import add_arguments as add_pretrain_arguments
+
     p = sub.add_parser("pretrain", help="whole-word-masking pre-training from a recipe (fleet data parallel)")
-    p.add_argument("--config", required=True, help="recipe, e.g. configs/pretrain/rbt3.yaml")
-    p.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=100")
-    p.add_argument("--resume", action="store_true", help="continue the run in train.output_dir from its last checkpoint")
-    p.add_argument("--nproc-per-node", "--nproc", dest="nproc", type=int, default=1,
-                   help="processes on this node (GPUs, or CPU processes over gloo) via paddle.distributed.launch")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    g = p.add_argument_group("cluster (the same command on every node; see docs/cluster.md)")
-    g.add_argument("--nnodes", type=int, default=1, help="nodes in the job")
-    g.add_argument("--master", default=None, metavar="HOST:PORT",
-                   help="the first node's address and a free port (the job coordinator uses PORT+1 too)")
-    g.add_argument("--host", default=None, help="this node's address (default: the one that reaches the master)")
-    g.add_argument("--max-restarts", type=int, default=0,
-                   help="after a failure, restart all nodes from the last checkpoint up to this many times")
-    g.add_argument("--rendezvous-timeout", type=float, default=300.0, metavar="SECONDS",
-                   help="how long nodes and ranks may take to join before the job fails")
+    add_pretrain_arguments(p)
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("finetune", help="fine-tune and evaluate on a benchmark task over several seeds")

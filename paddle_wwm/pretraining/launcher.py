@@ -167,14 +167,14 @@ class _Node:
         return 128 + number
 
     def _spawn(self, attempt: int, resume: bool) -> subprocess.Popen:
-        from .launch import pretrain_main
+        from .command import RANK_SCRIPT
 
         s = self.settings
         command = [sys.executable, "-m", "paddle.distributed.launch", "--nnodes", str(s.nnodes),
                    "--nproc_per_node", str(s.nproc), "--log_dir", str(self.log_dir), "--max_restart", "0"]
         if s.nnodes > 1:
             command += ["--master", self.master, "--host", self.host]
-        command += [pretrain_main.__file__, "--config", s.config_path, *s.overrides]
+        command += [str(RANK_SCRIPT), "--config", s.config_path, *s.overrides]
         if resume or s.resume:
             command.append("--resume")
         if s.quiet:
