@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
-
-# The script paddle.distributed.launch runs in every rank (a file: the launcher does not run modules).
-RANK_SCRIPT = Path(__file__).resolve().parent / "launch" / "pretrain_main.py"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="recipe, e.g. configs/pretrain/rbt3.yaml")

@@ -24,6 +24,9 @@ from pathlib import Path
 from .job_channel import HEARTBEAT_SECONDS, Channel, ChannelClosed, JobError
 from .watchdog import ENV_ATTEMPT, ENV_COORDINATOR, ENV_NODE_PID, STOP_SIGNALS, die_with_parent
 
+# The script paddle.distributed.launch runs in every rank (a file: the launcher does not run modules).
+RANK_SCRIPT = Path(__file__).resolve().parent / "launch" / "pretrain_main.py"
+
 STOP_GRACE_SECONDS = 50.0  # after a stop request the ranks get this long for their checkpoint
 
 
@@ -167,7 +170,6 @@ class _Node:
         return 128 + number
 
     def _spawn(self, attempt: int, resume: bool) -> subprocess.Popen:
-        from .command import RANK_SCRIPT
 
         s = self.settings
         command = [sys.executable, "-m", "paddle.distributed.launch", "--nnodes", str(s.nnodes),
