@@ -8,7 +8,9 @@ import sys
 def cmd_pretrain(args) -> int:
     from paddle_wwm.pretraining.command import run_recipe
 
-    return run_recipe(args.config, args.overrides, nproc=args.nproc, resume=args.resume, quiet=args.quiet)
+    return run_recipe(args.config, args.overrides, nproc=args.nproc, resume=args.resume, quiet=args.quiet,
+                      nnodes=args.nnodes, master=args.master, host=args.host, max_restarts=args.max_restarts,
+                      rendezvous_timeout=args.rendezvous_timeout)
 
 
 def cmd_finetune(args) -> int:

@@ -2,7 +2,7 @@
 state and the step, written atomically every N steps, the last K kept.
 
 Layout: ``OUTPUT/checkpoints/step-00000100/`` holding ``model/`` (our safetensors layout, MLM head
-included), ``optimizer.pdopt``, ``rng-rank{R}.pkl`` per rank and ``trainer_state.json``, written
+included), ``optimizer.pdopt``, ``rng-rank{R}.pkl`` per rank (all written by rank 0) and ``trainer_state.json``, written
 last. Everything goes into ``.step-00000100.tmp`` first and is renamed into place whole, so a run
 killed at any moment leaves only finished checkpoints behind (and a temporary directory the next
 save removes). The data position needs no saving: a step's batches are a function of the step.
@@ -62,26 +62,25 @@ def _set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(output_dir, step: int, model, optimizer, trainer_state: dict, *, rank: int = 0,
-                    world_size: int = 1, keep: int = 3, barrier=lambda: None, vocab_file=None) -> Path | None:
-    """Write the checkpoint of ``step`` (every rank calls this; rank 0 writes all but the RNG
-    states). Returns its directory on rank 0. A checkpoint that already exists is left alone."""
+                    world_size: int = 1, keep: int = 3, barrier=lambda: None, gather=lambda obj: [obj],
+                    vocab_file=None) -> Path | None:
+    """Write the checkpoint of ``step``. Every rank calls this; only rank 0 writes (the other ranks'
+    RNG states reach it through ``gather``, an all-gather of Python objects). Returns its directory
+    on rank 0. A checkpoint that already exists is left alone."""
+    rng_states = gather(_rng_state())
+    if rank != 0:
+        barrier()  # returns once rank 0 has written: a rank that stops next leaves a finished checkpoint
+        return None
     root = checkpoints_dir(output_dir)
     final = root / f"step-{step:08d}"
     tmp = root / f".step-{step:08d}.tmp"
-    exists = (final / STATE_FILE).is_file()
-    if rank == 0 and not exists:
+    if not (final / STATE_FILE).is_file():
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-    barrier()
-    if not exists:
-        with open(tmp / f"rng-rank{rank}.pkl", "wb") as f:
-            pickle.dump(_rng_state(), f)
-    barrier()
-    if rank != 0:
-        barrier()
-        return None
-    if not exists:
+        for r, state in enumerate(rng_states):
+            with open(tmp / f"rng-rank{r}.pkl", "wb") as f:
+                pickle.dump(state, f)
         model.save_pretrained(tmp / "model", vocab_file=vocab_file)
         paddle.save(optimizer.state_dict(), str(tmp / OPTIMIZER_FILE))
         state = dict(trainer_state, step=step, world_size=world_size)

@@ -62,6 +62,7 @@ class TrainSection:
     save_steps: int = 1000
     keep_checkpoints: int = 3
     log_steps: int = 10
+    stall_timeout: float = 600.0  # seconds without step progress on a rank before a supervised job aborts
 
 
 @dataclass
@@ -128,6 +129,7 @@ def validate(config: PretrainConfig) -> None:
     need(t.save_steps >= 1, "train.save_steps", f"must be at least 1, got {t.save_steps}")
     need(t.keep_checkpoints >= 1, "train.keep_checkpoints", f"must be at least 1, got {t.keep_checkpoints}")
     need(t.log_steps >= 1, "train.log_steps", f"must be at least 1, got {t.log_steps}")
+    need(t.stall_timeout > 0, "train.stall_timeout", f"must be positive, got {t.stall_timeout}")
     need(bool(t.output_dir), "train.output_dir", "must be set")
     need(m.init_layers is None or m.init_from is not None, "model.init_layers", "needs model.init_from")
     need(m.init_layers is None or m.init_layers >= 1, "model.init_layers", f"must be at least 1, got {m.init_layers}")

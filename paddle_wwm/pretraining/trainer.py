@@ -33,6 +33,7 @@ from .config import PretrainConfig, PretrainConfigError
 from .distributed import Context, gpu_available, init_context
 from .loss import pretraining_loss
 from .metrics import LOG_FILE, MetricsLog
+from .watchdog import TrainingHooks
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 # Keys a resumed run may change: how long it runs and how it reports, not what it computes.
 RESUMABLE_CHANGES = {("train", "max_steps"), ("train", "save_steps"), ("train", "keep_checkpoints"),
-                     ("train", "log_steps"), ("train", "output_dir")}
+                     ("train", "log_steps"), ("train", "output_dir"), ("train", "stall_timeout")}
 _STAT_KEYS = ("mlm_loss_sum", "mlm_correct", "mlm_count", "nsp_loss_sum", "nsp_correct", "nsp_count", "tokens")
 
 
@@ -130,6 +131,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, progress: bool = True
 
 def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
     ctx = init_context()
+    hooks = TrainingHooks(ctx)  # heartbeats to a supervising launcher; stop requests from it or signals
     precision = resolve_precision(config.train.precision)
     output_dir = Path(config.train.output_dir)
     existing = finished_checkpoints(output_dir)
@@ -187,6 +189,7 @@ def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
     amp_dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(precision)
 
     def micro_batches(step: int) -> list[np.ndarray]:
+        hooks.step_started(step)  # called once at the start of each step
         dataset.set_epoch(batches.epoch_of(step))
         return batches.micro_batches(step)
 
@@ -205,6 +208,7 @@ def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
         bar = progress_bar(config.train.max_steps, "pretrain", initial=start_step)
     window = np.zeros(len(_STAT_KEYS))
     window_start, window_steps = time.perf_counter(), 0
+    stopped_at = None
     steps = range(start_step, config.train.max_steps)
     for update in optimizer_steps(train_optimizer, scheduler, micro_batches, loss_and_stats, steps,
                                   scaler=scaler, no_sync=no_sync):
@@ -221,17 +225,23 @@ def _pretrain(config: PretrainConfig, resume: bool, progress: bool) -> dict:
             window_start, window_steps = time.perf_counter(), 0
         if bar is not None:
             bar.update(1)
-        if done % config.train.save_steps == 0 or done == config.train.max_steps:
+        stop = hooks.stop_requested(done)  # the same answer on every rank
+        if stop or done % config.train.save_steps == 0 or done == config.train.max_steps:
             trainer_state = {"epoch": epoch, "precision": precision}
             if scaler is not None:
                 trainer_state["scaler"] = {k: (v.item() if hasattr(v, "item") else v)
                                            for k, v in scaler.state_dict().items()}
             save_checkpoint(output_dir, done, model, optimizer, trainer_state, rank=ctx.rank,
                             world_size=ctx.world_size, keep=config.train.keep_checkpoints, barrier=ctx.barrier,
-                            vocab_file=tokenizer.vocab_file)
+                            vocab_file=tokenizer.vocab_file, gather=ctx.all_gather_object)
+        if stop:
+            stopped_at = done
+            break
     if bar is not None:
         bar.close()
     log.close()
+    if stopped_at is not None:  # asked to stop: the checkpoint of this step is written, no final model
+        return {"steps": stopped_at, "stopped_at": stopped_at, "world_size": ctx.world_size, "precision": precision}
     return _finish(model, ctx, output_dir, config, precision, tokenizer)
 
 
