@@ -284,6 +284,7 @@ class Job:
         return [r["loss"] for r in read_log(self.out)]
 
 
+@pytest.mark.slow  # over 30 s on 2 cores
 def test_two_nodes_compute_what_one_process_does_and_only_rank0_writes(hosts, tmp_path, shards, reference):
     """Host B cannot write into the run directory, so the run finishing is the proof that its rank
     wrote nothing there; a second job on the same directory, meanwhile, is refused naming host A."""
@@ -319,6 +320,7 @@ def test_a_killed_host_ends_the_job_on_every_host(hosts, tmp_path, shards):
         f"paddle-wwm pretrain: error: node {ADDRESSES[1]} lost at step" in job.output(0), job.output(0)[-3000:]
 
 
+@pytest.mark.slow  # over 30 s on 2 cores
 def test_a_killed_host_restarted_rejoins_and_the_job_resumes(hosts, tmp_path, shards, reference):
     """--max-restarts 1: host B dies whole; its command started again (as Kubernetes or Slurm would)
     takes its place, and the job resumes from its last checkpoint with the uninterrupted losses."""

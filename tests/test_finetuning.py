@@ -182,6 +182,7 @@ def test_a_tiny_model_overfits_reading_comprehension(task, source, names, tmp_pa
     assert official["em"] == (100.0 if task == "cmrc2018" else pytest.approx(100 * 17 / 18))
 
 
+@pytest.mark.slow  # over 30 s on 2 cores
 def test_a_small_sentiment_model_learns_from_the_shipped_reviews(tmp_path):
     """The short version of benchmarks/bench_sentiment.py (which reaches 88.8% on ChnSentiCorp's
     real dev set): 4,000 shipped reviews, a small random-init BERT, one epoch (77% here, 14 s);

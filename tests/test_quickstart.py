@@ -2,6 +2,7 @@
 models: the hub module predicts what the fine-tuned classifier predicts, and Taskflow agrees with
 it on every review. Then the whole `paddle-wwm quickstart` as `make quickstart` runs it, twice."""
 import sys
+import pytest
 
 import numpy as np
 
@@ -44,6 +45,7 @@ def test_hub_and_taskflow_stages_serve_the_fine_tuned_model(request, tmp_path, m
     assert "fill_mask top-3" in taskflow_result
 
 
+@pytest.mark.slow  # over 30 s on 2 cores
 def test_the_whole_quickstart_runs_and_a_second_run_reuses_its_stages(tmp_path):
     """`paddle-wwm quickstart` as `make quickstart` runs it (fewer pre-training steps): every stage
     reports, the fine-tuned model beats chance on the dev reviews, the hub module and Taskflow

@@ -9,6 +9,7 @@ reviews (what hub.datasets.ChnSentiCorp would download); a CMRC 2018 reader sits
 `paddle-wwm finetune` puts one. Everything else in the blocks is the README's text, unchanged.
 """
 import re
+import pytest
 import sys
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def the_readme_setting(tmp_path, monkeypatch):
     assert main(prepare) == 0
 
 
+@pytest.mark.slow  # over 30 s on 2 cores
 def test_the_readme_python_blocks_run_as_typed(request, tmp_path, monkeypatch):
     if ran_in_fresh_process(request):
         return

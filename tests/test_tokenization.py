@@ -101,6 +101,7 @@ def _first_mismatch(lines, got, ref):
 # Parity on the shipped corpora (every line)
 # --------------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # over 30 s on 2 cores
 def test_corpus_size(corpus):
     lines, _ = corpus
     assert len(lines) > 35_000
@@ -114,6 +115,7 @@ def test_reference_shortcut_is_encode(hf, corpus):
     assert hf.encode("我爱你", "你好") == _ref_ids(hf, "我爱你", "你好")
 
 
+@pytest.mark.slow  # over 30 s on 2 cores
 def test_corpus_parity_batch(tok, corpus):
     lines, ref = corpus
     t0 = time.perf_counter()
@@ -126,12 +128,14 @@ def test_corpus_parity_batch(tok, corpus):
     assert all(tok._router.fast_ok(lines))
 
 
+@pytest.mark.slow  # over 30 s on 2 cores
 def test_corpus_parity_single_encode(tok, corpus):
     lines, ref = corpus
     got = [tok.encode(line, **NO_LIMIT)["input_ids"] for line in lines]
     assert _first_mismatch(lines, got, ref) is None, _first_mismatch(lines, got, ref)
 
 
+@pytest.mark.slow  # over 30 s on 2 cores
 def test_corpus_parity_pure_python(pure, corpus):
     lines, ref = corpus
     got = pure(lines, **NO_LIMIT)["input_ids"]

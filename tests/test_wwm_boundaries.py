@@ -61,6 +61,7 @@ def corpus_lines():
 
 
 @pytest.mark.parametrize("segmenter_name", ["jieba", "ltp"])
+@pytest.mark.slow  # over 30 s on 2 cores
 def test_chinese_ref_equals_run_chinese_ref(segmenter_name, tokenizer, corpus_lines, request):
     import transformers
 
