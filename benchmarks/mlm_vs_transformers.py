@@ -101,27 +101,28 @@ def run_transformers(model, batches, optimizer_section, steps):
     return losses
 
 
-def side_by_side(data_dir: Path, steps: int, batch_size: int, learning_rate: float, warmup_steps: int,
-                 work: Path, seed: int = 0) -> dict:
-    """Both loss curves over the same ``steps`` batches, from the same random weights."""
+def side_by_side(batches: list[dict], config, learning_rate: float, warmup_steps: int, work: Path,
+                 seed: int = 0) -> dict:
+    """Both loss curves over ``batches`` (one optimizer step each), from the same random weights
+    of ``config`` (a BertConfig; set its dropout to 0 for curves that can agree)."""
     import paddle
     import torch
     import transformers
 
-    from paddle_wwm import zoo
     from paddle_wwm.checkpoints.model_state import save_model
     from paddle_wwm.modeling import BertForPretraining
     from paddle_wwm.training.optimizer_config import OptimizerSection
 
     paddle.seed(seed)
-    ours = BertForPretraining(zoo.zoo_config("rbt3").replace(**TINY), with_nsp=False)
-    save_model(ours, work / "hf", layout="huggingface")
+    ours = BertForPretraining(config, with_nsp=False)
+    save_model(ours, work / "hf", layout="huggingface", overwrite=True)
     torch.manual_seed(seed)
     theirs = transformers.BertForMaskedLM.from_pretrained(work / "hf")
-    assert theirs.cls.predictions.decoder.weight is theirs.bert.embeddings.word_embeddings.weight  # tied
+    if theirs.cls.predictions.decoder.weight is not theirs.bert.embeddings.word_embeddings.weight:
+        raise AssertionError("transformers' decoder is not tied to the word embeddings")
     section = OptimizerSection(learning_rate=learning_rate, warmup_steps=warmup_steps, weight_decay=0.01,
                                max_grad_norm=1.0)
-    batches = batches_of(data_dir, steps, batch_size)
+    steps = len(batches)
     return {"ours": run_ours(ours, batches, section, steps),
             "transformers": run_transformers(theirs, batches, section, steps)}
 
@@ -146,7 +147,10 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(args.data) if args.data else prepared_novel(Path(tmp))
-        curves = side_by_side(data, args.steps, args.batch_size, args.lr, args.warmup, Path(tmp))
+        from paddle_wwm import zoo
+
+        config = zoo.zoo_config("rbt3").replace(**TINY)
+        curves = side_by_side(batches_of(data, args.steps, args.batch_size), config, args.lr, args.warmup, Path(tmp))
     ours, theirs = curves["ours"], curves["transformers"]
     print("| step | ours | transformers | difference |\n|---:|---:|---:|---:|")
     for step in range(0, args.steps, args.every):
