@@ -1,6 +1,6 @@
 """Does pre-training help? One small BERT, three starting points, fine-tuned on ChnSentiCorp.
 
-    python benchmarks/pretraining_value.py                  # about 40 minutes on 2 cores
+    python benchmarks/pretraining_value.py                  # about 21 minutes on 2 shared cores
     python benchmarks/pretraining_value.py --quick          # a smoke run of every stage (seconds)
 
 (a) whole word masking pre-training, (b) character masking pre-training (the same text, steps and
@@ -169,13 +169,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a few steps and examples of every stage, for tests")
     parser.add_argument("--pretrain-steps", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--pretrain-lr", type=float, default=None, help="default: the recipe's")
-    parser.add_argument("--pretrain-seq-len", type=int, default=None, help="default: the recipe's (128)")
+    parser.add_argument("--pretrain-seq-len", type=int, default=None, help="default: the recipe's (64)")
     parser.add_argument("--few-labels", type=int, default=500)
-    parser.add_argument("--few-epochs", type=float, default=10)
-    parser.add_argument("--all-epochs", type=float, default=2)
+    parser.add_argument("--few-epochs", type=float, default=8)
+    parser.add_argument("--all-epochs", type=float, default=1)
     parser.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate (every init)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--max-seq-len", type=int, default=128)
+    parser.add_argument("--max-seq-len", type=int, default=64, help="fine-tuning")
     args = parser.parse_args(argv)
     data = Path(args.data)
     for split in ("train", "dev", "test"):
