@@ -3,14 +3,16 @@
 0. the zoo, and rbt3 encoding a sentence (random weights unless rbt3 is in the store);
 1. prepare the shipped corpus for whole word masking;
 2. pre-train the tiny recipe with fleet on 2 processes (gloo on CPU);
-3. fine-tune it on the shipped sentiment reviews;
+3. fine-tune it on the shipped sentiment reviews, and (3b) the same fine-tuning from random
+   weights of the same architecture: the baseline that shows what pre-training added (at the
+   quickstart's scale it adds nothing: docs/pretraining_value.md);
 4. package the pre-trained model as a PaddleHub module, install it, and call it by name with the
    fine-tuned checkpoint: ``hub.Module(name="wwm-quickstart-tiny", task="seq-cls", ...)``;
 5. export the fine-tuned model for PaddleNLP Taskflow and run ``text_classification`` (and
    ``fill_mask`` with the pre-trained MLM head);
 6. a report: what each stage did and how long it took (also ``report.json``).
 
-Stages 1-3 resume (a second run reuses what is finished); 4 and 5 are redone each time.
+Stages 1-3b resume (a second run reuses what is finished); 4 and 5 are redone each time.
 PaddleHub installs into ``$HUB_HOME``, by default ``OUT/hub-home`` (the quickstart leaves
 ``~/.paddlehub`` alone).
 """
@@ -74,6 +76,7 @@ def run(out=DEFAULT_OUT, nproc: int = 2, steps: int = 200, text: str = DEFAULT_T
     data = report.timed("1 prepare the corpus", lambda: prepare_corpus(root, nproc))
     pretrained = report.timed(f"2 pre-train ({nproc} fleet processes)", lambda: pretrain(root, data, nproc, steps))
     finetuned, dev_file = report.timed("3 fine-tune on reviews", lambda: finetune(root, pretrained))
+    report.timed("3b baseline: random init", lambda: finetune_baseline(root, pretrained, finetuned))
     os.environ.setdefault("HUB_HOME", str((root / "hub-home").resolve()))  # before PaddleHub is imported
     hub_labels = report.timed("4 PaddleHub module", lambda: serve_as_hub_module(root, pretrained, finetuned, dev_file))
     report.timed("5 PaddleNLP Taskflow", lambda: serve_with_taskflow(root, pretrained, finetuned, dev_file, hub_labels))
@@ -148,7 +151,9 @@ def pretrain(root: Path, data: Path, nproc: int, steps: int):
                               + (REUSED if done_before else ""))
 
 
-def finetune(root: Path, pretrained: Path):
+def _finetune(root: Path, model: Path, output: str):
+    """Fine-tune ``model`` on the shipped reviews into ``root/output``, always with the same data and
+    settings; returns (fine-tuned model, dev file, dev accuracy, whether an earlier run did it)."""
     from paddle_wwm.finetuning.config import load_finetune_config
     from paddle_wwm.finetuning.readers import split_path
     from paddle_wwm.finetuning.runner import run_seeds
@@ -156,19 +161,45 @@ def finetune(root: Path, pretrained: Path):
 
     data = write_sentiment_reviews(root / "sentiment-reviews", train=4000, dev=400)
     config = load_finetune_config("chnsenticorp", overrides=[
-        f"data.dir={data}", f"model.name={pretrained}", f"train.output_dir={root / 'finetune-sentiment'}",
+        f"data.dir={data}", f"model.name={model}", f"train.output_dir={root / output}",
         "train.seeds=[1]", "train.epochs=1", "optimizer.learning_rate=1e-3", f"data.max_seq_len={MAX_SEQ_LEN}",
         "train.save_model=true"])
     done_before = (config.output_dir() / "seed-1" / "result.json").is_file()
     summary = run_seeds(config, progress=True)
-    model = config.output_dir() / "seed-1" / "model"
-    if not model.is_dir():
-        raise FileNotFoundError(f"{model}: the fine-tuned model is missing (a run from an older quickstart?); "
+    finetuned = config.output_dir() / "seed-1" / "model"
+    if not finetuned.is_dir():
+        raise FileNotFoundError(f"{finetuned}: the fine-tuned model is missing (a run from an older quickstart?); "
                                 f"remove {config.output_dir()} and run again")
-    accuracy = summary["dev"]["accuracy"]["max"]
-    return (model, split_path("chnsenticorp", data, "dev")), (
+    return finetuned, split_path("chnsenticorp", data, "dev"), summary["dev"]["accuracy"]["max"], done_before
+
+
+def finetune(root: Path, pretrained: Path):
+    model, dev_file, accuracy, done_before = _finetune(root, pretrained, "finetune-sentiment")
+    return (model, dev_file), (
         f"1 epoch on 4,000 reviews, dev accuracy {accuracy:.1f}% (400 reviews, chance 50%) -> {model}"
         + (REUSED if done_before else ""))
+
+
+def finetune_baseline(root: Path, pretrained: Path, finetuned: Path):
+    """The same fine-tuning from random weights: the architecture of ``pretrained``, the weights its
+    pre-training started from (the recipe's seed); the report puts both accuracies side by side."""
+    import json
+
+    import paddle
+
+    from paddle_wwm.modeling import BertConfig, BertModel
+
+    random_init = root / "random-init"
+    if not (random_init / "config.json").is_file():
+        seed = json.loads((pretrained.parent / "config.json").read_text(encoding="utf-8"))["train"]["seed"]
+        paddle.seed(seed)
+        BertModel(BertConfig.from_file(pretrained / "config.json")).save_pretrained(random_init, overwrite=True)
+    _, _, accuracy, done_before = _finetune(root, random_init, "finetune-sentiment-random-init")
+    pretrained_accuracy = json.loads((finetuned.parent / "result.json").read_text(encoding="utf-8"))["dev"]["accuracy"]
+    gain = pretrained_accuracy - accuracy
+    return None, (f"the same fine-tuning from random weights: dev accuracy {accuracy:.1f}% "
+                  f"(pre-trained {pretrained_accuracy:.1f}%, {gain:+.1f} points from pre-training)"
+                  + (REUSED if done_before else ""))
 
 
 def _dev_examples(dev_file: Path):

@@ -48,8 +48,9 @@ def test_hub_and_taskflow_stages_serve_the_fine_tuned_model(request, tmp_path, m
 @pytest.mark.slow  # over 30 s on 2 cores
 def test_the_whole_quickstart_runs_and_a_second_run_reuses_its_stages(tmp_path):
     """`paddle-wwm quickstart` as `make quickstart` runs it (fewer pre-training steps): every stage
-    reports, the fine-tuned model beats chance on the dev reviews, the hub module and Taskflow
-    agree on all of them; run again, it reuses prepare, pre-training and fine-tuning."""
+    reports, the fine-tuned model beats chance on the dev reviews, the random-initialisation
+    baseline (3b) stands beside it, the hub module and Taskflow agree on all of them; run again, it
+    reuses prepare, pre-training and both fine-tunings."""
     import json
     import os
     import subprocess
@@ -63,12 +64,15 @@ def test_the_whole_quickstart_runs_and_a_second_run_reuses_its_stages(tmp_path):
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         report = json.loads((tmp_path / "qs" / "report.json").read_text())
         stages = {s["name"].split()[0]: s["result"] for s in report["stages"]}
-        assert sorted(stages) == ["0", "1", "2", "3", "4", "5"]
+        assert sorted(stages) == ["0", "1", "2", "3", "3b", "4", "5"]
         reused = [name for name, result in stages.items() if "(reused" in result]
-        assert reused == ([] if run == "first" else ["1", "2", "3"]), stages
+        assert reused == ([] if run == "first" else ["1", "2", "3", "3b"]), stages
         assert "20 steps, loss" in stages["2"]
         accuracy = float(stages["3"].split("dev accuracy ")[1].split("%")[0])
         assert accuracy > 60.0, stages["3"]  # 400 balanced reviews: chance is 50%
+        baseline = float(stages["3b"].split("from random weights: dev accuracy ")[1].split("%")[0])
+        assert baseline > 60.0, stages["3b"]
+        assert f"(pre-trained {accuracy:.1f}%, " in stages["3b"] and " points from pre-training)" in stages["3b"]
         assert f"dev accuracy {accuracy:.1f}%" in stages["4"]  # the hub module scores what fine-tuning did
         assert "agrees with the hub module on 400/400 dev reviews" in stages["5"]
     assert (tmp_path / "qs" / "hub-home" / "modules" / "wwm_quickstart_tiny" / "weights").is_dir()

@@ -231,3 +231,22 @@ def test_collator_feeds_the_pretraining_model(tokenizer, corpus_sentences, tiny_
     real = (batch["masked_labels"] != IGNORE_INDEX).astype("float32").reshape([-1])
     loss = float(per_slot.reshape([-1]).sum() / real.sum())
     assert abs(loss - np.log(21128)) < 0.5  # an untrained model is near uniform over the vocabulary
+
+
+def test_character_masking_ignores_word_boundaries(tokenizer):
+    """One 10-character word between [CLS] and [SEP]: 12 tokens, so 15% asks for round(1.8) = 2.
+    Whole words cannot take a 10-token word for 2 slots and mask nothing; with
+    ``mask_whole_words=False`` every character is its own unit and exactly 2 are masked."""
+    ids = np.array([101] + tokenizer.convert_tokens_to_ids(list("中华人民共和国万岁呀")) + [102])
+    starts = np.zeros(12, dtype=bool)
+    starts[1] = True
+    items = [{"input_ids": ids, "token_type_ids": np.zeros(12, dtype=np.int64), "word_starts": starts,
+              "instance_id": i, "mask_round": 0} for i in range(50)]
+    whole = WWMCollator(WWMConfig(max_seq_len=128), tokenizer.vocab)(items)
+    assert (whole["masked_labels"] == IGNORE_INDEX).all()
+    single = WWMCollator(WWMConfig(max_seq_len=128, mask_whole_words=False), tokenizer.vocab)(items)
+    counts = (single["masked_labels"] != IGNORE_INDEX).sum(axis=1)
+    assert (counts == 2).all()
+    positions = single["masked_positions"][:, :2]
+    assert ((positions >= 1) & (positions <= 10)).all()  # never [CLS] or [SEP]
+    assert len({tuple(p) for p in positions.tolist()}) > 10  # different characters in different rows

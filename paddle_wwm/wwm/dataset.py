@@ -36,6 +36,9 @@ class WWMConfig:
     seed: int = 12345
     mask_prob: float = 0.15
     max_predictions: int | None = None  # None: 20 at 128, 80 at 512
+    # False: every token is its own unit (character masking for Chinese, Google's original
+    # BERT-Chinese): the same data, rate and 80/10/10, only the word boundaries are ignored.
+    mask_whole_words: bool = True
 
     def __post_init__(self):
         if self.masking not in MASKING_MODES:
@@ -170,7 +173,8 @@ class WWMCollator:
         word_starts = np.zeros((batch, width), dtype=bool)
         input_ids[attention_mask] = np.concatenate([it["input_ids"] for it in items])
         token_type_ids[attention_mask] = np.concatenate([it["token_type_ids"] for it in items])
-        word_starts[attention_mask] = np.concatenate([it["word_starts"] for it in items])
+        word_starts[attention_mask] = (np.concatenate([it["word_starts"] for it in items])
+                                       if self.config.mask_whole_words else True)
         maskable = attention_mask & ~self.is_special[input_ids]
         masked = whole_word_mask(
             input_ids, word_starts, maskable, lengths,

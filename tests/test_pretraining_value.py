@@ -1,0 +1,35 @@
+"""benchmarks/pretraining_value.py --quick: every stage runs on a few steps and examples; the
+table has a row per initialisation and a dev and test cell per label count, each row from its own
+fine-tuning runs (different starting weights, different training losses)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_computes_every_row(tmp_path):
+    out = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pretraining_value.py"), "--quick",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert record["quick"] is True
+    assert record["corpus"]["removed_dev_test_texts"] > 0  # the shipped reviews hold ChnSentiCorp texts
+    lines = record["table"].splitlines()
+    assert lines[0] == ("| initialisation | 32 labels dev | 32 labels test | 64 labels dev | 64 labels test |")
+    rows = [line.split(" | ") for line in lines[2:]]
+    assert [r[0] for r in rows] == ["| whole word masking pre-trained", "| character masking pre-trained",
+                                    "| random initialisation"]
+    assert all(len(r) == 5 for r in rows) and all("(" in c for r in rows for c in r[1:])
+    assert record["table"] in done.stdout
+    wwm, char = record["pretraining"]["wwm"]["curve"], record["pretraining"]["char"]["curve"]
+    assert wwm[-1]["step"] == char[-1]["step"] == 4 and wwm != char  # other masks, other losses
+    for setting in ("32 labels", "64 labels"):
+        losses = {init: tuple(run["first"] for run in record["results"][init][setting]["train_loss"])
+                  for init in ("wwm", "char", "random")}
+        assert all(len(v) == 2 for v in losses.values())  # two seeds each
+        assert len(set(losses.values())) == 3, losses  # three different starting points
