@@ -31,11 +31,16 @@ def has_trained_head(state: dict) -> bool:
     return any(np.any(np.asarray(state[name]) != value) for name, value in INITIAL_HEAD_VALUES.items())
 
 
+def described(name, source) -> str:
+    """A model as the user named it, with where it was found when that differs."""
+    return str(name) if str(name) == str(source) else f"{name} ({source})"
+
+
 def require_trained_head(checkpoint, name) -> None:
     if not has_trained_head(checkpoint.state):
         what = "an untrained MLM head (its initial values)" if "mlm.bias" in checkpoint.state else "no MLM head"
         raise MissingHeadError(
-            f"{name} ({checkpoint.source}) has {what}, so fill-mask would give noise (the released Chinese "
+            f"{described(name, checkpoint.source)} has {what}, so fill-mask would give noise (the released Chinese "
             f"BERT-wwm weights carry none); restore one first: paddle-wwm restore-mlm-head {name} "
             "--corpus YOUR_TEXT --out DIR")
 

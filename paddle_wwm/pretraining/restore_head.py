@@ -26,7 +26,7 @@ from paddle_wwm.atomic_files import write_dir_atomic, write_json_atomic
 from paddle_wwm.errors import InvalidInputError, PaddleWwmError
 from paddle_wwm.wwm.corpus import BadLines, read_documents
 
-from .mlm_head import HeadAlreadyTrainedError, has_trained_head
+from .mlm_head import HeadAlreadyTrainedError, described, has_trained_head
 
 SUMMARY_FILE = "restore_mlm_head.json"
 CHECK_SENTENCES = 2000  # sentences of each corpus file the tokenizer is tried on
@@ -164,7 +164,7 @@ def restore_mlm_head(model, corpus, out, settings: RestoreSettings | None = None
     source = store.resolve(model)
     checkpoint = read_checkpoint(source)
     if has_trained_head(checkpoint.state) and not overwrite:
-        raise HeadAlreadyTrainedError(f"{model} ({source}) already has a trained MLM head: fill-mask works on it "
+        raise HeadAlreadyTrainedError(f"{described(model, source)} already has a trained MLM head: fill-mask works on it "
                                       "as it is; pass --overwrite to train a new head in its place")
     files = corpus_files(corpus)
     tokenizer = BertTokenizer(checkpoint.vocab_file)
