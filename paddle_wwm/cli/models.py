@@ -1,4 +1,4 @@
-"""Commands on models and checkpoints: zoo, download, convert, import, export, hub."""
+"""Commands on models and checkpoints: zoo, download, convert, import, export, hub, fill-mask."""
 from __future__ import annotations
 
 import json
@@ -61,6 +61,20 @@ def cmd_hub(args) -> int:
     return 0
 
 
+def cmd_fill_mask(args) -> int:
+    from paddle_wwm.modeling.fill_mask import fill_mask
+    from paddle_wwm.pretraining.mlm_head import load_masked_lm
+
+    model, tokenizer = load_masked_lm(args.model)
+    fillings = fill_mask(model, tokenizer, args.text, top_k=args.top_k, beam_size=args.beam_size)
+    if args.json:
+        print(json.dumps([f.to_dict() for f in fillings], indent=1, ensure_ascii=False))
+        return 0
+    for rank, filling in enumerate(fillings, 1):
+        print(f"{rank}. {filling.probability:.4f}  {' '.join(filling.tokens)}  {filling.sequence}")
+    return 0
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("zoo", help="list the models, their sizes and where their weights are")
     p.add_argument("--json", action="store_true", help="machine-readable listing")
@@ -102,6 +116,15 @@ def add_serving_commands(sub) -> None:
                         f"predictor; onnx: model.onnx (opset {ONNX_OPSET}) for onnxruntime")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("fill-mask", help="the likeliest tokens for the [MASK]s of a text (a whole word's "
+                                         "masks jointly), with probabilities")
+    p.add_argument("model", help="zoo name, alias or checkpoint directory with a trained MLM head")
+    p.add_argument("text", help='text with [MASK] tokens, e.g. "北京是中国的[MASK]都。"')
+    p.add_argument("--top-k", type=int, default=5, help="fillings to print (default 5)")
+    p.add_argument("--beam-size", type=int, default=None, help="candidates kept per mask (default the larger of top-k and 10)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_fill_mask)
 
     p = sub.add_parser("hub", help="PaddleHub modules: install a zoo module, or package a checkpoint as one")
     hub_sub = p.add_subparsers(dest="hub_command", required=True)

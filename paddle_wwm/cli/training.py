@@ -1,4 +1,4 @@
-"""Commands that train or score: pretrain, finetune, evaluate, and the quickstart."""
+"""Commands that train or score: pretrain, restore-mlm-head, finetune, evaluate, and the quickstart."""
 from __future__ import annotations
 
 import json
@@ -11,6 +11,20 @@ def cmd_pretrain(args) -> int:
     return run_recipe(args.config, args.overrides, nproc=args.nproc, resume=args.resume, quiet=args.quiet,
                       nnodes=args.nnodes, master=args.master, host=args.host, max_restarts=args.max_restarts,
                       rendezvous_timeout=args.rendezvous_timeout)
+
+
+def cmd_restore_mlm_head(args) -> int:
+    from paddle_wwm.pretraining.restore_head import RestoreSettings, restore_mlm_head
+
+    settings = RestoreSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                               max_seq_len=args.max_seq_len, segmenter=args.segmenter, workers=args.workers)
+    summary = restore_mlm_head(args.model, args.corpus, args.out, settings, overwrite=args.overwrite,
+                               resume=args.resume, progress=not args.quiet)
+    print(f"{args.out}: {args.model} with a restored MLM head ({summary['steps']} steps on "
+          f"{len(summary['corpus'])} file(s), masked-token loss {summary['first_mlm_loss']:.2f} -> "
+          f"{summary['last_mlm_loss']:.2f}, {summary['cpu_seconds_this_run']:.0f} CPU s); try it: "
+          f"paddle-wwm fill-mask {args.out} \"北京是中国的[MASK]都。\"")
+    return 0
 
 
 def cmd_finetune(args) -> int:
@@ -49,6 +63,24 @@ def add_commands(sub) -> None:
     p = sub.add_parser("pretrain", help="whole-word-masking pre-training from a recipe (fleet data parallel)")
     add_pretrain_arguments(p)
     p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("restore-mlm-head", help="train the MLM head a released model lacks (encoder and "
+                                                "embeddings frozen) on any text, for fill-mask")
+    p.add_argument("model", help="zoo name, alias or checkpoint directory")
+    p.add_argument("--corpus", required=True, help="a text file (.txt, .json, .jsonl, as prepare reads them) "
+                                                   "or a directory of them")
+    p.add_argument("--out", required=True, help="output checkpoint directory")
+    p.add_argument("--steps", type=int, default=300, help="optimizer steps (default 300)")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences a step")
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--max-seq-len", type=int, default=128, help="tokens a sequence (at most the model's positions)")
+    p.add_argument("--segmenter", default="jieba", help="word segmenter for whole word masking")
+    p.add_argument("--workers", type=int, default=1, help="processes preparing the corpus")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a model's trained head, a non-empty --out, or an interrupted run (without --resume)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted restoration into --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_restore_mlm_head)
 
     p = sub.add_parser("finetune", help="fine-tune and evaluate on a benchmark task over several seeds")
     p.add_argument("--task", required=True, help="cmrc2018, drcd, cjrc, xnli, chnsenticorp, lcqmc, bq or thucnews")

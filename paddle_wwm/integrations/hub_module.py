@@ -13,8 +13,9 @@ batch_size, use_gpu, return_prob)`` over lists of one or two texts; ``get_embedd
 ``get_tokenizer`` (a PaddleNLP tokenizer, as PaddleHub's datasets require); ``forward`` and
 ``training_step`` / ``validation_step`` with the batch layouts of PaddleHub's datasets, so that
 ``hub.Trainer`` fine-tunes a module; state dicts that ``hub.Trainer`` saves load back through
-``load_checkpoint``. Tasks: None (embeddings), ``seq-cls``, ``token-cls``, ``text-matching`` and
-``qa`` (span extraction, which PaddleHub never had).
+``load_checkpoint``. Tasks: None (embeddings), ``seq-cls``, ``token-cls``, ``text-matching``,
+``qa`` (span extraction, which PaddleHub never had) and ``fill-mask`` (top-k fillings of the
+[MASK] tokens, a whole word's jointly; ``top_k`` is a constructor argument).
 
 Where we differ from PaddleHub's ``TransformerModule``, on purpose:
 * inputs are padded to the longest text of each batch (PaddleHub pads every text to

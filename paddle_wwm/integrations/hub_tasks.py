@@ -13,7 +13,9 @@ from paddle_wwm.finetuning.examples import ClassificationExample, SpanExample
 from paddle_wwm.finetuning.tasks import ClassificationTask, SpanTask, run_model
 from paddle_wwm.training import pad_rows
 from paddle_wwm.integrations.hub_packaging import HubModuleError
-from paddle_wwm.modeling import BertForTextMatching, BertForTokenClassification, BertModel
+from paddle_wwm.modeling import BertForMaskedLM, BertForTextMatching, BertForTokenClassification, BertModel
+from paddle_wwm.modeling.fill_mask import DEFAULT_TOP_K, fill_mask
+from paddle_wwm.pretraining.mlm_head import require_trained_head
 
 IGNORE_LABEL = -100  # PaddleHub's SeqLabelingDataset label for padding
 
@@ -260,6 +262,37 @@ class QATask(HubTask):
         return results
 
 
+class FillMaskTask(HubTask):
+    """The top_k fillings of each text's [MASK] tokens (a whole word's masks jointly), each a dict
+    of ``tokens``, ``token_ids``, ``score`` (summed log-probability), ``probability`` and
+    ``sequence`` (the text filled in): what ``paddle-wwm fill-mask`` prints. ``top_k`` is a
+    constructor argument: ``hub.Module(name=..., task="fill-mask", top_k=5)``."""
+
+    name = "fill-mask"
+    item_sizes, item_form = (1,), "[text with [MASK]]"
+
+    def build_model(self, checkpoint, kwargs: dict):
+        top_k = kwargs.pop("top_k", DEFAULT_TOP_K)
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise HubModuleError(f"top_k must be a positive int, got {top_k!r}")
+        self.top_k = top_k
+        require_trained_head(checkpoint, self.module.zoo_name or checkpoint.source)
+        return BertForMaskedLM.from_pretrained(checkpoint, **kwargs)
+
+    def forward(self, input_ids, token_type_ids, position_ids, attention_mask, **unused):
+        """Probabilities over the vocabulary at every position."""
+        return F.softmax(super().forward(input_ids, token_type_ids, position_ids, attention_mask), axis=-1)
+
+    def step(self, batch):
+        raise HubModuleError("task 'fill-mask' does not train through hub.Trainer; train a head with: "
+                             "paddle-wwm restore-mlm-head MODEL --corpus TEXT --out DIR")
+
+    def predict(self, items, max_seq_len, split_char, batch_size, return_prob):
+        return [[f.to_dict() for f in fill_mask(self.module.model, self.module.fast_tokenizer, text,
+                                                top_k=self.top_k, max_len=max_seq_len)]
+                for (text,) in items]
+
+
 class EmbeddingTask(HubTask):
     """Task None: ``[pooled, sequence]`` per item (``get_embedding``, which is what it serves)."""
 
@@ -268,5 +301,5 @@ class EmbeddingTask(HubTask):
 
 # PaddleHub's tasks (None: embeddings), and PaddleHub 2.0's names of the first two.
 HUB_TASKS = {None: EmbeddingTask, "seq-cls": SeqClsTask, "token-cls": TokenClsTask,
-             "text-matching": TextMatchingTask, "qa": QATask}
-TASK_ALIASES = {"sequence_classification": "seq-cls", "token_classification": "token-cls"}
+             "text-matching": TextMatchingTask, "qa": QATask, "fill-mask": FillMaskTask}
+TASK_ALIASES = {"sequence_classification": "seq-cls", "token_classification": "token-cls", "fill_mask": "fill-mask"}

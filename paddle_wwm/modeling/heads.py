@@ -28,6 +28,24 @@ class MaskedLMHead(nn.Layer):
         return paddle.matmul(hidden_states, word_embeddings, transpose_y=True) + self.bias
 
 
+MLM_HEAD_PREFIX = "mlm."
+
+
+def train_only_mlm_head(model: nn.Layer) -> list[str]:
+    """Freeze every parameter outside the MLM head (``stop_gradient``): the encoder, the word
+    embeddings (so the decoder tied to them stays frozen too), the pooler and any other head.
+    Returns the names of the parameters left trainable: the head's transform, its LayerNorm and
+    its output bias."""
+    trainable = []
+    for name, param in model.named_parameters():
+        param.stop_gradient = not name.startswith(MLM_HEAD_PREFIX)
+        if not param.stop_gradient:
+            trainable.append(name)
+    if not trainable:
+        raise ValueError(f"{type(model).__name__} has no MLM head to train")
+    return trainable
+
+
 def gather_positions(sequence_output, masked_positions):
     """[batch, seq, hidden] at [batch, n] positions -> [batch, n, hidden]."""
     index = masked_positions.astype("int64")[:, :, None].expand(

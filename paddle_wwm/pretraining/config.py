@@ -16,6 +16,7 @@ from paddle_wwm.zoo import CONFIG_DIR
 
 RECIPES_DIR = CONFIG_DIR.parent / "pretrain"  # configs/pretrain, wherever zoo found configs/
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TRAIN_ONLY = (None, "mlm_head")
 
 
 class PretrainConfigError(PaddleWwmError, ValueError):
@@ -30,6 +31,8 @@ class ModelSection:
     overrides: dict = field(default_factory=dict)  # config fields to change, e.g. hidden_size (random init only)
     dropout: float | None = None  # hidden and attention dropout; None keeps the model config's
     recompute: bool = False  # recompute each encoder layer in the backward pass (memory for time)
+    # "mlm_head": train the MLM head alone, everything else frozen (restore-mlm-head); None: all
+    train_only: str | None = None
 
 
 def _data_section() -> type:
@@ -135,4 +138,7 @@ def validate(config: PretrainConfig) -> None:
     need(m.init_layers is None or m.init_layers >= 1, "model.init_layers", f"must be at least 1, got {m.init_layers}")
     need(not (m.overrides and m.init_from), "model.overrides", "only for random init: the weights of "
          "model.init_from fix the architecture (use model.init_layers to keep fewer layers)")
+    need(m.train_only in TRAIN_ONLY, "model.train_only", f"must be one of {TRAIN_ONLY}, got {m.train_only!r}")
+    need(m.train_only is None or m.init_from is not None, "model.train_only",
+         "needs model.init_from (the frozen weights to train a head on)")
     need(m.dropout is None or 0 <= m.dropout < 1, "model.dropout", f"must lie in [0, 1), got {m.dropout}")

@@ -21,6 +21,7 @@ from paddle_wwm import zoo
 from paddle_wwm.atomic_files import write_json_atomic
 from paddle_wwm.modeling import BertConfig, BertForPretraining
 from paddle_wwm.modeling.bert import set_dropout
+from paddle_wwm.modeling.heads import train_only_mlm_head
 from paddle_wwm.tokenization import BertTokenizer
 from paddle_wwm.training.batches import GlobalBatches
 from paddle_wwm.training.loop import optimizer_steps, progress_bar
@@ -88,6 +89,8 @@ def build_model(config: PretrainConfig) -> BertForPretraining:
     else:
         model = BertForPretraining(model_config(config), with_nsp=config.data.nsp)
     model.bert.recompute = m.recompute
+    if m.train_only == "mlm_head":
+        train_only_mlm_head(model)
     model.train()
     return model
 

@@ -33,20 +33,22 @@ def warmup_then_linear_decay(base_lr: float, warmup_steps: int, max_steps: int) 
 
 def build_optimizer(model: paddle.nn.Layer, o: OptimizerSection, max_steps: int, multi_precision: bool = False):
     """(optimizer, scheduler) for a recipe's optimizer section over ``max_steps`` updates; call
-    ``scheduler.step()`` after each update. Clipping is the optimizer's ``grad_clip``."""
+    ``scheduler.step()`` after each update. Clipping is the optimizer's ``grad_clip``. Frozen
+    parameters (``stop_gradient``) are left out: they get no update, no decay and no state."""
     if o.name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {o.name!r}: optimizers are {OPTIMIZERS}")
     scheduler = warmup_then_linear_decay(o.learning_rate, o.warmup_for(max_steps), max_steps)
     clip = paddle.nn.ClipGradByGlobalNorm(o.max_grad_norm) if o.max_grad_norm else None
     skip = no_decay_names(model)
+    parameters = [p for p in model.parameters() if not p.stop_gradient]
     if o.name == "lamb":
         optimizer = paddle.optimizer.Lamb(
             learning_rate=scheduler, lamb_weight_decay=o.weight_decay, beta1=o.beta1, beta2=o.beta2,
-            epsilon=o.epsilon, parameters=model.parameters(), grad_clip=clip,
+            epsilon=o.epsilon, parameters=parameters, grad_clip=clip,
             exclude_from_weight_decay_fn=lambda param: param.name in skip, multi_precision=multi_precision)
     else:
         optimizer = paddle.optimizer.AdamW(
             learning_rate=scheduler, beta1=o.beta1, beta2=o.beta2, epsilon=o.epsilon,
-            parameters=model.parameters(), weight_decay=o.weight_decay, grad_clip=clip,
+            parameters=parameters, weight_decay=o.weight_decay, grad_clip=clip,
             apply_decay_param_fun=lambda name: name not in skip, multi_precision=multi_precision)
     return optimizer, scheduler
