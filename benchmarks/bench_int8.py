@@ -1,7 +1,9 @@
 """int8 inference on CPU: accuracy and speed of our int8 ONNX export against our fp32 exports and
 against transformers quantized through ONNX Runtime the way Optimum does it.
 
-1. Fine-tune a classifier on the real ChnSentiCorp train set (benchmarks/data/chnsenticorp): rbt3's
+1. Fine-tune a classifier on the real ChnSentiCorp train set (benchmarks/data/chnsenticorp: train.tsv
+   and dev.tsv of the seed's own copy, ymcui/Chinese-BERT-wwm @ f6410cb data/chnsenticorp, unchanged;
+   Apache-2.0 repository, research corpus): rbt3's
    width (hidden 768, 12 heads, intermediate 3072) with `--layers` layers, random init (no released
    weights can be downloaded here). Defaults sized to train in minutes on 2 shared cores: 1 layer,
    the first 4,000 training texts, one epoch, max_seq_len 64 (`--train`, `--epochs`, `--seq`); the
