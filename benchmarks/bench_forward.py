@@ -43,6 +43,8 @@ if ROOT not in sys.path:
 
 from _quiet import wait_quiet  # noqa: E402
 
+from paddle_wwm import runtime  # noqa: E402  (reads /proc/cpuinfo; imports no paddle)
+
 BERT_BASE = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                  intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2)
 ALL_IMPLS = ["ours", "ours-static", "ours-static-bf16", "ours-infer", "ours-bf16", "paddlenlp", "hf"]
@@ -387,6 +389,11 @@ def environment(args):
     return info
 
 
+def cpu_flags_line() -> str:
+    """The instruction sets the fast paths depend on, as 'avx2 yes, avx512f no, ...'."""
+    return "# CPU: " + ", ".join(f"{name} {'yes' if have else 'no'}" for name, have in runtime.isa_flags().items())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2)
@@ -423,8 +430,14 @@ def main():
     print(f"# BERT-base forward, seq {args.seq}, {args.threads} thread(s), "
           f"{'in one process' if args.inprocess else 'one worker process per implementation'}, "
           f"{rounds} interleaved rounds", flush=True)
-    workers, failed = {}, {}
+    print(cpu_flags_line(), flush=True)
+    workers, failed, not_supported = {}, {}, {}
     for impl in impls:
+        lacking = runtime.missing_for("bf16") if impl in BF16_IMPLS else None
+        if lacking:
+            not_supported[impl] = f"not supported here (the CPU lacks {lacking})"
+            print(f"#   {impl}: {not_supported[impl]}", flush=True)
+            continue
         t0 = time.perf_counter()
         try:
             workers[impl] = (LocalWorker if args.inprocess else ProcessWorker)(args, impl)
@@ -486,6 +499,9 @@ def main():
     print(f"{'implementation':<48}{'batch ' + str(b_lat) + ' ms':>12}{'x hf':>8}"
           f"{'batch ' + str(b_thr) + ' seq/s':>17}{'x hf':>8}")
     for impl in impls:
+        if impl in not_supported:
+            print(f"{LABELS[impl]:<48}  {not_supported[impl]}")
+            continue
         if impl in failed:
             print(f"{LABELS[impl]:<48}  FAILED: {failed[impl][:60]}")
             continue
@@ -504,7 +520,8 @@ def main():
     def goal(name, impl, key, target):
         value = results.get(impl, {}).get(key)
         ok = value is not None and value >= target
-        goals.append({"goal": name, "target": target, "value": value, "met": ok})
+        goals.append({"goal": name, "target": target, "value": value,
+                      "met": "not supported here" if impl in not_supported else ok})
     goal(f"ours dygraph >= transformers, batch {b_lat}", "ours", "speedup_vs_hf_latency", 1.0)
     goal(f"ours dygraph >= transformers, batch {b_thr}", "ours", "speedup_vs_hf_throughput", 1.0)
     goal(f"ours exported fp32 >= 1.5x transformers, batch {b_lat}", "ours-infer", "speedup_vs_hf_latency", 1.5)
@@ -516,7 +533,8 @@ def main():
     print("\ngoals:")
     for g in goals:
         value = "n/a" if g["value"] is None else f"{g['value']:.2f}x"
-        print(f"  [{'MET ' if g['met'] else 'MISS'}] {g['goal']}: {value}")
+        mark = "N/A " if g["met"] == "not supported here" else "MET " if g["met"] else "MISS"
+        print(f"  [{mark}] {g['goal']}: {value if mark != 'N/A ' else 'not supported here'}")
     if busy:
         print(f"\n# machine busy before rounds (other processes): "
               f"median {statistics.median(busy):.0%}, max {max(busy):.0%}")
@@ -524,6 +542,7 @@ def main():
     if args.json:
         payload = {"environment": environment(args), "rounds": rounds, "reps_batch1_per_round": reps1,
                    "results": results, "output_differences": diffs, "goals": goals, "failed": failed,
+                   "not_supported_here": not_supported, "cpu_flags": runtime.isa_flags(),
                    "machine_busy_before_rounds": busy}
         with open(args.json, "w") as fh:
             json.dump(payload, fh, indent=2)

@@ -218,6 +218,27 @@ def maybe_configure_cpu() -> dict | None:
         return None
 
 
+# The instruction sets the fast CPU paths need: oneDNN's bf16 GEMMs need AVX512-BF16 or AMX-BF16;
+# int8 GEMMs (oneDNN, ONNX Runtime's u8s8 kernels) run at full speed with VNNI (AVX512-VNNI,
+# AVX-VNNI or AMX-INT8): without it AVX2/AVX-512 emulate the int8 dot product in three instructions.
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+PATH_NEEDS = {"bf16": ("avx512_bf16", "amx_bf16"), "int8-vnni": ("avx512_vnni", "avx_vnni", "amx_int8")}
+
+
+def isa_flags() -> dict[str, bool]:
+    """Which of ISA_FLAGS this CPU has (from /proc/cpuinfo; all False where unreadable)."""
+    _, flags = _cpu_flags()
+    return {name: name in flags for name in ISA_FLAGS}
+
+
+def missing_for(path: str) -> str | None:
+    """None if this CPU has an instruction set the path ("bf16" or "int8-vnni") needs, else what
+    it lacks, e.g. "avx512_bf16 or amx_bf16"."""
+    needed = PATH_NEEDS[path]
+    have = isa_flags()
+    return None if any(have[name] for name in needed) else " or ".join(needed)
+
+
 def bf16_supported() -> bool:
     """Whether oneDNN can run bf16 GEMMs natively here (AVX512-BF16 or AMX-BF16) in this paddle build."""
     _, flags = _cpu_flags()

@@ -169,3 +169,16 @@ def test_paddle_inference_export_equals_dygraph(tmp_path, model, request):
     predictor.run()
     out = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
     assert np.abs(out - dygraph(model, batch)).max() <= 1e-5
+
+
+@pytest.mark.parametrize("flags, bf16, vnni", [
+    ({"avx2", "fma"}, "avx512_bf16 or amx_bf16", "avx512_vnni or avx_vnni or amx_int8"),  # AVX2-only EPYC
+    ({"avx2", "avx512f", "avx512_vnni"}, "avx512_bf16 or amx_bf16", None),  # Cascade Lake
+    ({"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"}, None, None),  # Sapphire Rapids
+    ({"avx2", "avx_vnni"}, "avx512_bf16 or amx_bf16", None),  # Alder Lake: VNNI without AVX-512
+])
+def test_missing_instruction_sets_are_named_per_path(flags, bf16, vnni, monkeypatch):
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: ("GenuineIntel", set(flags)))
+    assert runtime.missing_for("bf16") == bf16
+    assert runtime.missing_for("int8-vnni") == vnni
+    assert runtime.isa_flags()["avx2"] and runtime.isa_flags()["avx512f"] == ("avx512f" in flags)

@@ -42,8 +42,9 @@ def cmd_import(args) -> int:
 def cmd_export(args) -> int:
     from paddle_wwm.integrations.export import export
 
-    out = export(args.src, args.out, args.format, overwrite=args.overwrite)
-    print(f"{args.src} -> {out} ({args.format})")
+    out = export(args.src, args.out, args.format, overwrite=args.overwrite, precision=args.precision,
+                 calibration=args.calibration)
+    print(f"{args.src} -> {out} ({args.format}{', int8' if args.precision == 'int8' else ''})")
     return 0
 
 
@@ -106,6 +107,7 @@ def add_commands(sub) -> None:
 def add_serving_commands(sub) -> None:
     from paddle_wwm.integrations.export import FORMATS as EXPORT_FORMATS
     from paddle_wwm.integrations.export import ONNX_OPSET
+    from paddle_wwm.integrations.quantize import PRECISIONS
 
     p = sub.add_parser("export", help="export a model for PaddleNLP Taskflow, Paddle Inference or ONNX")
     p.add_argument("src", help="zoo name, alias or checkpoint directory")
@@ -114,6 +116,12 @@ def add_serving_commands(sub) -> None:
                    help="taskflow: a PaddleNLP task_path (text_classification for a classifier, fill_mask "
                         "for a model with an MLM head); inference: paddle.jit.save for a Paddle Inference "
                         f"predictor; onnx: model.onnx (opset {ONNX_OPSET}) for onnxruntime")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="int8 (with --format onnx): ONNX Runtime post-training quantization of the MatMuls, "
+                        "dynamic unless --calibration is given")
+    p.add_argument("--calibration", default=None, metavar="FILE",
+                   help="int8: static quantization calibrated on these texts (one per line, or a TSV with a "
+                        "text_a column)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_export)
 

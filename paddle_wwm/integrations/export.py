@@ -1,4 +1,4 @@
-"""`paddle-wwm export SRC OUT --format taskflow|inference|onnx`.
+"""`paddle-wwm export SRC OUT --format taskflow|inference|onnx [--precision int8 [--calibration FILE]]`.
 
 * ``taskflow``: PaddleNLP's layout (``config.json`` with the architecture, ``model_state.pdparams``,
   vocabulary and tokenizer files): a ``task_path`` for PaddleNLP Taskflow. A classifier is what
@@ -24,6 +24,10 @@
 ``BertForPretraining`` (``pretrain``'s ``final/``) goes out as its ``BertForMaskedLM``, as for
 Taskflow, so that a pre-trained model fills masks through Paddle Inference or onnxruntime. Every
 format writes into a temporary sibling directory that replaces OUT only when complete.
+
+``--precision int8`` (``onnx`` only): ``model.onnx`` is ONNX Runtime's post-training quantization of
+the export (``integrations/quantize.py``: dynamic, or static calibrated on the texts of
+``--calibration FILE``), and ``config.json`` records ``precision`` and ``quantization``.
 """
 from __future__ import annotations
 
@@ -53,12 +57,16 @@ ONNX_OUTPUT_NAMES = {
 STATIC_ARCHITECTURES = tuple(ONNX_OUTPUT_NAMES)
 
 
-def export(src, out, fmt: str, overwrite: bool = False) -> Path:
+def export(src, out, fmt: str, overwrite: bool = False, precision: str = "fp32", calibration=None) -> Path:
+    """precision "int8" (onnx only): ONNX Runtime's post-training quantization of the export,
+    dynamic, or static with the texts of the calibration file (see integrations/quantize.py)."""
     from paddle_wwm import store
     from paddle_wwm.checkpoints.layouts import read_checkpoint, write_checkpoint
+    from paddle_wwm.integrations.quantize import check_request
 
     if fmt not in FORMATS:
         raise InvalidInputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_request(fmt, precision, calibration)
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:  # before any work: reading, loading, tracing
         raise FileExistsError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
@@ -69,8 +77,29 @@ def export(src, out, fmt: str, overwrite: bool = False) -> Path:
         return write_checkpoint(checkpoint, out, layout="paddlenlp", overwrite=overwrite)
     architecture = _static_architecture(checkpoint, fmt)
     save = _save_inference if fmt == "inference" else _save_onnx
-    return write_dir_atomic(out, lambda directory: _save_static(checkpoint, architecture, directory, save),
-                            overwrite=overwrite)
+
+    def write(directory: Path) -> None:
+        _save_static(checkpoint, architecture, directory, save)
+        if precision == "int8":
+            _quantize_in_place(directory, calibration)
+
+    return write_dir_atomic(out, write, overwrite=overwrite)
+
+
+def _quantize_in_place(directory: Path, calibration) -> None:
+    """Replace directory's fp32 model.onnx by its int8 version; config.json records how."""
+    from paddle_wwm.integrations.quantize import CALIBRATION_MAX_SEQ_LEN, quantize_onnx
+
+    config_file = directory / "config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    fp32_file = directory / "model-fp32.onnx"
+    (directory / ONNX_FILE).rename(fp32_file)
+    vocab = directory / "vocab.txt"
+    max_seq_len = min(CALIBRATION_MAX_SEQ_LEN, config.get("max_position_embeddings", CALIBRATION_MAX_SEQ_LEN))
+    how = quantize_onnx(fp32_file, directory / ONNX_FILE, calibration, vocab if vocab.is_file() else None, max_seq_len)
+    fp32_file.unlink()
+    config.update(precision="int8", quantization=how)
+    config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _without_nsp_head(checkpoint):
