@@ -33,3 +33,21 @@ def test_quick_benchmark_computes_every_row(tmp_path):
                   for init in ("wwm", "char", "random")}
         assert all(len(v) == 2 for v in losses.values())  # two seeds each
         assert len(set(losses.values())) == 3, losses  # three different starting points
+
+
+def test_quick_steps_benchmark_fine_tunes_each_kept_checkpoint(tmp_path):
+    """benchmarks/pretraining_steps.py --quick: one run, its checkpoints at steps 2 and 4 and the
+    random start each fine-tuned from their own weights."""
+    out = tmp_path / "steps.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pretraining_steps.py"), "--quick",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert record["complete"] and list(record["results"]) == ["0", "2", "4"]
+    rows = [line.split(" | ")[0] for line in record["table"].splitlines()[2:]]
+    assert rows == ["| random initialisation", "| 2", "| 4"]
+    curve = {r["step"]: r["loss"] for r in record["pretraining"]["curve"]}
+    assert [record["results"][s]["mlm_loss"] for s in ("2", "4")] == [curve[2], curve[4]]
+    first_losses = {s: tuple(run["first"] for run in record["results"][s]["train_loss"]) for s in ("0", "2", "4")}
+    assert len(set(first_losses.values())) == 3, first_losses  # three different starting weights
