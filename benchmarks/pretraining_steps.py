@@ -94,13 +94,16 @@ def main(argv=None):
                                    *(argv if argv is not None else sys.argv[1:])]),
               "complete": False, "settings": {k: v for k, v in vars(args).items() if k not in ("out", "work")}}
 
-    def save(**fields) -> None:  # after every stage: a run cut short keeps what it measured
-        record.update(fields, seconds=time.perf_counter() - started)
-        if out is not None:
-            out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
+
+        def save(**fields) -> None:  # after every stage: a run cut short keeps what it measured
+            record.update(fields, seconds=time.perf_counter() - started)
+            if out is not None:  # the machine's paths stay out of the results
+                text = json.dumps(record, indent=1, ensure_ascii=False).replace(str(work.resolve()), "WORK")
+                out.write_text(text.replace(str(work), "WORK").replace(str(ROOT) + "/", "") + "\n",
+                               encoding="utf-8")
+
         corpus = pretraining_corpus(data, work / "corpus", max_reviews, novel=not args.quick)
         run = pretrain_keeping(corpus["files"], work, args.steps, sorted(args.at), overrides)
         save(corpus=corpus, pretraining={k: v for k, v in run.items() if k != "models"})
