@@ -86,6 +86,8 @@ def load_distill_config(task: str, path: str | os.PathLike | None = None,
     config = DistillConfig(task=task, source=source, **{name: sections.get(name, getattr(defaults, name))
                                                          for name in _SECTIONS})
     validate_finetune_config(config)
+    if not config.model.name:
+        raise DistillError(f"{source}: model.name: no student (pass --student NAME_OR_CONFIG)")
     if not config.distill.teacher:
         raise DistillError(f"{source}: distill.teacher: no teacher (pass --teacher DIR)")
     if len(config.train.seeds) != 1:
