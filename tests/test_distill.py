@@ -302,6 +302,27 @@ def test_span_soft_targets_cover_start_and_end(tmp_path):
     assert float(loss) == pytest.approx(float(parts["soft"]), rel=1e-6)  # alpha 0: the teacher alone
 
 
+def test_distill_a_reading_comprehension_task_through_the_command_line(tmp_path):
+    """CMRC 2018 windows, a QA teacher, a 1-layer student taken from it with attention matching."""
+    paddle.seed(3)
+    teacher = tmp_path / "qa-teacher"
+    BertForQuestionAnswering(BertConfig(**NO_DROPOUT)).save_pretrained(teacher)
+    data = tmp_path / "cmrc2018"
+    data.mkdir()
+    fixture = FIXTURES.parent / "cmrc2018" / "cmrc2018_dev.json"
+    for name in ("cmrc2018_train.json", "cmrc2018_dev.json"):
+        shutil.copy(fixture, data / name)
+    out = tmp_path / "out"
+    assert main(["distill", "--task", "cmrc2018", "--teacher", str(teacher), "--student", str(teacher),
+                 "--init-layers", "1", "--data", str(data), "--out", str(out), "--quiet", "train.epochs=1",
+                 "data.max_seq_len=128", "data.doc_stride=64", "data.max_query_length=32",
+                 "distill.attention_weight=1", "distill.attention_layer_map=[[1, 2]]"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert set(result["dev"]) == {"em", "f1"} and result["train"]["features"] > 0
+    student = BertForQuestionAnswering.from_pretrained(out / "model")
+    assert student.config.num_hidden_layers == 1
+
+
 # -- bad input ---------------------------------------------------------------------------------------
 def _distill(tmp_path, teacher, student, *extra):
     data = tmp_path / "data"
