@@ -86,7 +86,8 @@ def build_models(config: DistillConfig, task, seed: int):
     student = task.build_model(student_source)
     if config.model.dropout is not None:
         set_dropout(student, config.model.dropout)
-    return teacher, StudentWithProjections(student, settings.hidden_layer_map, teacher_source.config.hidden_size)
+    matched = settings.hidden_layer_map if settings.hidden_weight > 0 else []  # a map with weight 0 is unused
+    return teacher, StudentWithProjections(student, matched, teacher_source.config.hidden_size)
 
 
 def run_distill(config: DistillConfig, progress: bool = True) -> dict:
