@@ -1,7 +1,7 @@
 """Does distillation help a small model? A teacher, then one small student trained two ways on
 ChnSentiCorp's real train set, scored on the real dev and test sets.
 
-    python benchmarks/distill_chnsenticorp.py            # about 22 minutes on 2 shared cores
+    python benchmarks/distill_chnsenticorp.py            # about 19 minutes on 2 shared cores
     python benchmarks/distill_chnsenticorp.py --quick    # every stage on a few examples (seconds)
 
 The teacher: the best small model this machine trains in minutes (no pre-trained weights can be
