@@ -148,6 +148,34 @@ def finetune(model: str, data: Path, out: Path, seeds: list[int], epochs: float,
                        for r in runs]}
 
 
+def add_common_arguments(parser: argparse.ArgumentParser, default_out: Path) -> None:
+    """--data, --out, --work and --quick, as every ChnSentiCorp benchmark takes them."""
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="ChnSentiCorp directory (train/dev/test.tsv)")
+    parser.add_argument("--out", default=None, help=f"results JSON (default benchmarks/{default_out.name})")
+    parser.add_argument("--work", default=None, help="keep the intermediate files here (default: a temp dir)")
+    parser.add_argument("--quick", action="store_true", help="a few steps and examples of every stage, for tests")
+
+
+def checked_data_dir(parser: argparse.ArgumentParser, path: str) -> Path:
+    data = Path(path)
+    for split in ("train", "dev", "test"):
+        if not (data / f"{split}.tsv").is_file():
+            parser.error(f"{data / (split + '.tsv')}: missing (--data takes a ChnSentiCorp directory)")
+    return data
+
+
+def record_saver(record: dict, out: Path | None, started: float):
+    """save(**fields): into ``record`` with the seconds since ``started``, then ``out`` rewritten:
+    called after every stage, so that a run cut short keeps what it measured."""
+
+    def save(**fields) -> None:
+        record.update(fields, seconds=time.perf_counter() - started)
+        if out is not None:
+            out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    return save
+
+
 def cell(scores: dict) -> str:
     return f"{scores['max']:.1f} ({scores['mean']:.1f})"
 
@@ -163,10 +191,7 @@ def table(results: dict, settings: list[tuple[str, int]]) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="ChnSentiCorp directory (train/dev/test.tsv)")
-    parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results_pretraining_value.json)")
-    parser.add_argument("--work", default=None, help="keep the intermediate files here (default: a temp dir)")
-    parser.add_argument("--quick", action="store_true", help="a few steps and examples of every stage, for tests")
+    add_common_arguments(parser, DEFAULT_OUT)
     parser.add_argument("--pretrain-steps", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--pretrain-lr", type=float, default=None, help="default: the recipe's")
     parser.add_argument("--pretrain-seq-len", type=int, default=None, help="default: the recipe's (64)")
@@ -177,10 +202,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--max-seq-len", type=int, default=64, help="fine-tuning")
     args = parser.parse_args(argv)
-    data = Path(args.data)
-    for split in ("train", "dev", "test"):
-        if not (data / f"{split}.tsv").is_file():
-            parser.error(f"{data / (split + '.tsv')}: missing (--data takes a ChnSentiCorp directory)")
+    data = checked_data_dir(parser, args.data)
     overrides = []
     if args.pretrain_steps:
         overrides.append(f"train.max_steps={args.pretrain_steps}")
@@ -204,10 +226,7 @@ def main(argv=None):
               "settings": {**{k: v for k, v in vars(args).items() if k not in ("out", "work")},
                            "pretrain_overrides": overrides, "recipe": RECIPE}}
 
-    def save(**fields) -> None:  # after every stage: a run cut short keeps what it measured
-        record.update(fields, seconds=time.perf_counter() - started)
-        if out is not None:
-            out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    save = record_saver(record, out, started)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)

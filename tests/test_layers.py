@@ -1,8 +1,8 @@
 """The package's imports point one way and form no cycle.
 
 Layers, lowest first: paddle-free basics -> modeling (and the zoo registry) -> checkpoints and the
-model store -> training -> pretraining, finetuning -> integrations -> the entry points (cli,
-quickstart). Every import is read with `ast`, at module level and inside functions alike (a lazy
+model store -> training -> pretraining, finetuning -> distillation (over fine-tuning) ->
+integrations -> the entry points (cli, quickstart). Every import is read with `ast`, at module level and inside functions alike (a lazy
 import is still a dependency). The facade ``paddle_wwm/__init__.py`` is the top: it may import
 anything, and importing one of its attributes from inside the package is an upward import.
 """
@@ -27,6 +27,7 @@ LAYERS = (
     ("checkpoints and store", ("paddle_wwm.checkpoints", "paddle_wwm.store", "paddle_wwm.downloads")),
     ("training", ("paddle_wwm.training",)),
     ("pretraining and finetuning", ("paddle_wwm.pretraining", "paddle_wwm.finetuning")),
+    ("distillation", ("paddle_wwm.distillation",)),
     ("integrations", ("paddle_wwm.integrations",)),
     ("entry points", ("paddle_wwm.cli", "paddle_wwm.quickstart")),
 )

@@ -1,4 +1,4 @@
-"""Commands that train or score: pretrain, restore-mlm-head, finetune, evaluate, and the quickstart."""
+"""Commands that train or score: pretrain, restore-mlm-head, finetune, distill, evaluate, and the quickstart."""
 from __future__ import annotations
 
 import json
@@ -39,6 +39,30 @@ def cmd_finetune(args) -> int:
     config = load_finetune_config(args.task, args.config, overrides)  # checked before any work
     run_seeds(config, progress=not args.quiet)
     print((config.output_dir() / TABLE_FILE).read_text(encoding="utf-8"))
+    return 0
+
+
+def cmd_distill(args) -> int:
+    from paddle_wwm.distillation.config import load_distill_config
+    from paddle_wwm.distillation.run import run_distill
+
+    overrides = [f"model.name={args.student}", f"data.dir={args.data}", f"distill.teacher={args.teacher}",
+                 *args.overrides]
+    if args.init_layers is not None:
+        overrides.append(f"distill.init_layers=[{args.init_layers}]")
+    if args.seed is not None:
+        overrides.append(f"train.seeds=[{args.seed}]")
+    if args.out is not None:
+        overrides.append(f"train.output_dir={args.out}")
+    config = load_distill_config(args.task, args.config, overrides)  # checked before any work
+    result = run_distill(config, progress=not args.quiet)
+    sizes = result["parameters"]
+    scores = ", ".join(f"{split} {metric} {value:.2f}" for split in ("dev", "test") if split in result
+                       for metric, value in result[split].items())
+    print(f"{config.output_dir() / result['model_dir']}: the student of {args.teacher} "
+          f"({sizes['student']['total']:,} parameters against the teacher's {sizes['teacher']['total']:,}; "
+          f"{sizes['student']['without_word_embeddings']:,} against {sizes['teacher']['without_word_embeddings']:,} "
+          f"without the word embeddings){': ' + scores if scores else ''}")
     return 0
 
 
@@ -92,6 +116,31 @@ def add_commands(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.epochs=2")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("distill", help="distil a fine-tuned teacher into a smaller student (soft targets at a "
+                                       "temperature, hard labels, optional hidden-state and attention matching)",
+                       description="Train --student on the task's training set against the frozen --teacher: "
+                                   "alpha * hard-label loss + (1 - alpha) * T^2 * KL(teacher || student) at "
+                                   "temperature T, plus hidden-state MSE and attention matching over layer maps "
+                                   "(the recipe's distill section). Writes OUT/model (a fine-tuned checkpoint that "
+                                   "export, hub package and from_pretrained load), OUT/predictions-{dev,test}.json "
+                                   "(for evaluate) and OUT/result.json. Example: paddle-wwm distill --task "
+                                   "chnsenticorp --teacher output/finetune/chnsenticorp/rbt6/seed-1/model --student "
+                                   "chinese-roberta-wwm-ext --init-layers 0,1,2 --data DIR --config chnsenticorp-t3")
+    p.add_argument("--task", required=True, help="cmrc2018, drcd, cjrc, xnli, chnsenticorp, lcqmc, bq or thucnews")
+    p.add_argument("--teacher", required=True, help="the fine-tuned teacher: a checkpoint directory with the task's "
+                                                    "head (or a finetune/distill run directory holding model/)")
+    p.add_argument("--student", required=True, help="zoo name, alias or checkpoint directory to start from, or a "
+                                                    "model config .json for a student trained from scratch")
+    p.add_argument("--data", required=True, help="the task's data directory (files under their usual names)")
+    p.add_argument("--init-layers", default=None, metavar="0,1,2",
+                   help="keep only these encoder layers of --student (0-based; 0,1,2 as RBT3 took the first three)")
+    p.add_argument("--config", default=None, help="recipe: a file or a name in configs/distill/ (e.g. chnsenticorp-t3)")
+    p.add_argument("--seed", type=int, default=None, help="the run's seed (default: the recipe's)")
+    p.add_argument("--out", default=None, help="output directory (default output/distill/TASK/STUDENT)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", help="section.key=value, e.g. distill.temperature=4 distill.alpha=0")
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("evaluate", help="score a predictions file against a task's data file")
     p.add_argument("--task", required=True)

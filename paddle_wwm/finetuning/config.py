@@ -62,7 +62,7 @@ class FinetuneConfig:
         return Path("output") / "finetune" / self.task / Path(self.model.name.rstrip("/")).name
 
 
-_SECTIONS = {"model": ModelSection, "data": DataSection, "optimizer": OptimizerSection, "train": TrainSection}
+SECTIONS = {"model": ModelSection, "data": DataSection, "optimizer": OptimizerSection, "train": TrainSection}
 
 
 def load_finetune_config(task: str, path: str | os.PathLike | None = None,
@@ -74,15 +74,17 @@ def load_finetune_config(task: str, path: str | os.PathLike | None = None,
         raise FinetuneConfigError(f"unknown task {task!r}; tasks are {sorted(TASKS)}")
     if path is None and (RECIPES_DIR / f"{task}.yaml").is_file():
         path = RECIPES_DIR / f"{task}.yaml"
-    sections, source = read_sections(path, overrides, _SECTIONS, FinetuneConfigError, RECIPES_DIR)
+    sections, source = read_sections(path, overrides, SECTIONS, FinetuneConfigError, RECIPES_DIR)
     defaults = FinetuneConfig()
     config = FinetuneConfig(task=task, source=source, **{name: sections.get(name, getattr(defaults, name))
-                                                          for name in _SECTIONS})
-    _validate(config)
+                                                          for name in SECTIONS})
+    validate_finetune_config(config)
     return config
 
 
-def _validate(config: FinetuneConfig) -> None:
+def validate_finetune_config(config: FinetuneConfig) -> None:
+    """Raise FinetuneConfigError naming the first value out of range (the sections' types are
+    already checked)."""
     src, d, o, t = config.source, config.data, config.optimizer, config.train
 
     def need(ok: bool, key: str, message: str) -> None:

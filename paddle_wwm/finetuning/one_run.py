@@ -30,15 +30,21 @@ def load_splits(config: FinetuneConfig) -> dict:
     return splits
 
 
-def run_one(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = True) -> dict:
-    """Fine-tune and evaluate with one seed; writes (with ``train.save_model`` also the model) and
-    returns ``result.json``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def training_features(config: FinetuneConfig):
+    """(task object, {split: examples}, tokenizer, encoded training features, how many training
+    examples the task cannot learn from)."""
     task = get_task(config.task)
     splits = load_splits(config)
     tokenizer = BertTokenizer()
     train_examples, dropped = task.trainable(splits["train"])
-    train = task.encode(train_examples, tokenizer, config.data, training=True)
+    return task, splits, tokenizer, task.encode(train_examples, tokenizer, config.data, training=True), dropped
+
+
+def run_one(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = True) -> dict:
+    """Fine-tune and evaluate with one seed; writes (with ``train.save_model`` also the model) and
+    returns ``result.json``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    task, splits, tokenizer, train, dropped = training_features(config)
     paddle.seed(seed)
     model = task.build_model(config.model.name)
     if config.model.dropout is not None:
@@ -51,6 +57,13 @@ def run_one(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = T
     stats = fit(model, len(train), step_loss, config, seed, progress)
     stats.update(task.train_stats(train, dropped))
     result = {"task": config.task, "seed": seed, "model": config.model.name, "train": stats}
+    return score_and_save(model, task, splits, tokenizer, config, out_dir, result, config.train.save_model)
+
+
+def score_and_save(model, task, splits: dict, tokenizer, config: FinetuneConfig, out_dir: Path, result: dict,
+                   save_model: bool) -> dict:
+    """Predict and score the dev and test splits into ``result`` (predictions-SPLIT.json beside
+    it), save the model to ``out_dir/model`` when ``save_model``, write and return ``result.json``."""
     for split in ("dev", "test"):
         if split not in splits:
             continue
@@ -61,7 +74,7 @@ def run_one(config: FinetuneConfig, seed: int, out_dir: Path, progress: bool = T
         write_json_atomic(out_dir / f"predictions-{split}.json", predictions)
         scores = task.score(predictions, split_path(config.task, config.data.dir, split))
         result[split] = {metric: scores[metric] for metric in task.metrics}
-    if config.train.save_model:
+    if save_model:
         model.save_pretrained(out_dir / MODEL_DIR, overwrite=True)
         result["model_dir"] = MODEL_DIR
     write_json_atomic(out_dir / RESULT_FILE, result)  # last: a seed with this file is finished

@@ -7,7 +7,9 @@ Hugging Face, PaddleNLP and TensorFlow names). Two layout choices are made for s
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from dataclasses import dataclass, field
 
 import paddle
 import paddle.nn as nn
@@ -127,8 +129,11 @@ class BertSelfAttention(nn.Layer):
         self.out = _linear(config, config.hidden_size, config.hidden_size)
         self.dropout_p = config.attention_probs_dropout_prob
         self.backend = "auto"  # "auto" | "math" | "sdpa"; see _use_sdpa
+        self.captured_probs: list | None = None  # set by capture_intermediates
 
     def _use_sdpa(self, x) -> bool:
+        if self.captured_probs is not None:
+            return False  # the fused kernel never forms the probabilities
         if self.backend != "auto":
             return self.backend == "sdpa"
         # paddle's fused attention kernels exist on GPU for half precision only; on CPU the
@@ -165,6 +170,8 @@ class BertSelfAttention(nn.Layer):
                     attention_bias = attention_bias.expand(scores.shape)
                 scores = scores + attention_bias
             probs = F.softmax(scores, axis=-1)
+            if self.captured_probs is not None:
+                self.captured_probs.append(probs)
             if dropout_p:
                 probs = dropout(probs, dropout_p)
             context = paddle.matmul(probs, value)
@@ -228,11 +235,14 @@ class BertModel(PretrainedMixin, nn.Layer):
         # Recompute each layer's activations in the backward pass instead of keeping them
         # (training only): activation memory of one layer instead of all, for ~1/3 more compute.
         self.recompute = False
+        self.captured: Intermediates | None = None  # set by capture_intermediates
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, position_ids=None):
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must be [batch, seq], got shape {list(input_ids.shape)}")
         hidden_states = self.embeddings(input_ids, token_type_ids, position_ids)
+        if self.captured is not None:
+            self.captured.hidden_states.append(hidden_states)
         attention_bias = None
         if attention_mask is not None:
             if paddle.in_dynamic_mode() and list(attention_mask.shape) != list(input_ids.shape):
@@ -249,6 +259,8 @@ class BertModel(PretrainedMixin, nn.Layer):
                 hidden_states = recompute(layer, hidden_states, attention_bias)
             else:
                 hidden_states = layer(hidden_states, attention_bias)
+            if self.captured is not None:
+                self.captured.hidden_states.append(hidden_states)
         pooled_output = self.pooler(hidden_states) if self.pooler is not None else None
         return hidden_states, pooled_output
 
@@ -257,3 +269,29 @@ class BertModel(PretrainedMixin, nn.Layer):
             raise ValueError(f"attention backend must be auto, math or sdpa, got {backend!r}")
         for layer in self.layers:
             layer.attention.backend = backend
+
+
+@dataclass
+class Intermediates:
+    """What an encoder computed on the way to its outputs, in the order of its layers."""
+    hidden_states: list = field(default_factory=list)  # [0]: embedding output, [k]: output of layer k
+    attentions: list = field(default_factory=list)  # [k - 1]: layer k's probabilities [batch, heads, seq, seq]
+
+
+@contextlib.contextmanager
+def capture_intermediates(model: nn.Layer, attentions: bool = False):
+    """Within the block, every forward of ``model`` (a BertModel or a head over one) appends its
+    hidden states, and with ``attentions`` its attention probabilities (before dropout), to the
+    yielded :class:`Intermediates`: what distillation matches between teacher and student. Outside
+    it the encoder's outputs and speed are unchanged; inside, attention runs the explicit math."""
+    encoder = model if isinstance(model, BertModel) else model.bert
+    captured = Intermediates()
+    encoder.captured = captured
+    for layer in encoder.layers:
+        layer.attention.captured_probs = captured.attentions if attentions else None
+    try:
+        yield captured
+    finally:
+        encoder.captured = None
+        for layer in encoder.layers:
+            layer.attention.captured_probs = None
