@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from pretraining_value import (DEFAULT_DATA, RECIPE, cell, finetune, pretraining_corpus,  # noqa: E402
-                               random_init, task_data)
+from pretraining_value import (RECIPE, add_common_arguments, cell, checked_data_dir, finetune,  # noqa: E402
+                               pretraining_corpus, random_init, record_saver, task_data)
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results_pretraining_steps.json"
 
@@ -66,10 +66,7 @@ def pretrain_keeping(corpus_files: list[str], work: Path, steps: int, keep_at: l
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="ChnSentiCorp directory (train/dev/test.tsv)")
-    parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results_pretraining_steps.json)")
-    parser.add_argument("--work", default=None, help="keep the intermediate files here (default: a temp dir)")
-    parser.add_argument("--quick", action="store_true", help="a few steps and examples of every stage, for tests")
+    add_common_arguments(parser, DEFAULT_OUT)
     parser.add_argument("--steps", type=int, default=1600, help="length of the pre-training run")
     parser.add_argument("--at", type=int, nargs="+", default=[400, 800, 1600],
                         help="checkpoints to fine-tune (multiples of the first)")
@@ -79,7 +76,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--max-seq-len", type=int, default=64, help="fine-tuning")
     args = parser.parse_args(argv)
-    data = Path(args.data)
+    data = checked_data_dir(parser, args.data)
     overrides, max_eval, max_reviews = [], None, None
     if args.quick:
         args.steps, args.at, args.labels, args.epochs, args.seeds = 4, [2, 4], 32, 1, [1, 2]
@@ -96,14 +93,7 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
-
-        def save(**fields) -> None:  # after every stage: a run cut short keeps what it measured
-            record.update(fields, seconds=time.perf_counter() - started)
-            if out is not None:  # the machine's paths stay out of the results
-                text = json.dumps(record, indent=1, ensure_ascii=False).replace(str(work.resolve()), "WORK")
-                out.write_text(text.replace(str(work), "WORK").replace(str(ROOT) + "/", "") + "\n",
-                               encoding="utf-8")
-
+        save = record_saver(record, out, started, work)
         corpus = pretraining_corpus(data, work / "corpus", max_reviews, novel=not args.quick)
         run = pretrain_keeping(corpus["files"], work, args.steps, sorted(args.at), overrides)
         save(corpus=corpus, pretraining={k: v for k, v in run.items() if k != "models"})

@@ -164,14 +164,18 @@ def checked_data_dir(parser: argparse.ArgumentParser, path: str) -> Path:
     return data
 
 
-def record_saver(record: dict, out: Path | None, started: float):
+def record_saver(record: dict, out: Path | None, started: float, work: Path | None = None):
     """save(**fields): into ``record`` with the seconds since ``started``, then ``out`` rewritten:
-    called after every stage, so that a run cut short keeps what it measured."""
+    called after every stage, so that a run cut short keeps what it measured. The machine's paths
+    stay out of the file: ``work`` is written WORK, the repository's own files relative to it."""
 
     def save(**fields) -> None:
         record.update(fields, seconds=time.perf_counter() - started)
         if out is not None:
-            out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            text = json.dumps(record, indent=1, ensure_ascii=False)
+            if work is not None:
+                text = text.replace(str(work.resolve()), "WORK").replace(str(work), "WORK")
+            out.write_text(text.replace(str(ROOT) + "/", "") + "\n", encoding="utf-8")
 
     return save
 

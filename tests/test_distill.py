@@ -3,16 +3,14 @@ encoder's captured hidden states and attention, the teacher frozen, a student ta
 teacher layers, a run through the command line whose checkpoint and predictions load like a
 fine-tuned model's, a span task's soft targets, and the errors for bad teachers, students and maps."""
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import paddle
 import pytest
 
+from benchmark_run import run_quick
 from conftest import TINY, padded_batch, require_reference
 from paddle_wwm.cli import main
 from paddle_wwm.distillation.config import DistillError, load_distill_config
@@ -386,17 +384,12 @@ def test_the_recipes_read(tmp_path):
 
 
 def test_quick_benchmark_runs_every_stage(tmp_path):
-    out = tmp_path / "results.json"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "distill_chnsenticorp.py"), "--quick",
-                           "--out", str(out)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    record = json.loads(out.read_text(encoding="utf-8"))
+    record, stdout = run_quick("distill_chnsenticorp.py", tmp_path / "results.json")
     assert record["quick"] is True and record["complete"] is True
     lines = record["table"].splitlines()
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| teacher 4L-256, labels (1 seed)",
                                                             "| student 2L-96, labels only", "| student 2L-96, distilled"]
     sizes = record["parameters"]
     assert sizes["teacher"]["total"] > 3 * sizes["student"]["total"]
-    assert record["table"] in done.stdout
+    assert record["table"] in stdout
     assert len(record["runs"]["distilled"]) == len(record["runs"]["labels_only"]) == 2

@@ -1,22 +1,11 @@
 """benchmarks/pretraining_value.py --quick: every stage runs on a few steps and examples; the
 table has a row per initialisation and a dev and test cell per label count, each row from its own
 fine-tuning runs (different starting weights, different training losses)."""
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmark_run import run_quick
 
 
 def test_quick_benchmark_computes_every_row(tmp_path):
-    out = tmp_path / "results.json"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pretraining_value.py"), "--quick",
-                           "--out", str(out)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    record = json.loads(out.read_text(encoding="utf-8"))
+    record, stdout = run_quick("pretraining_value.py", tmp_path / "results.json")
     assert record["quick"] is True
     assert record["corpus"]["removed_dev_test_texts"] > 0  # the shipped reviews hold ChnSentiCorp texts
     lines = record["table"].splitlines()
@@ -25,7 +14,7 @@ def test_quick_benchmark_computes_every_row(tmp_path):
     assert [r[0] for r in rows] == ["| whole word masking pre-trained", "| character masking pre-trained",
                                     "| random initialisation"]
     assert all(len(r) == 5 for r in rows) and all("(" in c for r in rows for c in r[1:])
-    assert record["table"] in done.stdout
+    assert record["table"] in stdout
     wwm, char = record["pretraining"]["wwm"]["curve"], record["pretraining"]["char"]["curve"]
     assert wwm[-1]["step"] == char[-1]["step"] == 4 and wwm != char  # other masks, other losses
     for setting in ("32 labels", "64 labels"):
@@ -38,12 +27,7 @@ def test_quick_benchmark_computes_every_row(tmp_path):
 def test_quick_steps_benchmark_fine_tunes_each_kept_checkpoint(tmp_path):
     """benchmarks/pretraining_steps.py --quick: one run, its checkpoints at steps 2 and 4 and the
     random start each fine-tuned from their own weights."""
-    out = tmp_path / "steps.json"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pretraining_steps.py"), "--quick",
-                           "--out", str(out)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    record = json.loads(out.read_text(encoding="utf-8"))
+    record, _ = run_quick("pretraining_steps.py", tmp_path / "steps.json")
     assert record["complete"] and list(record["results"]) == ["0", "2", "4"]
     rows = [line.split(" | ")[0] for line in record["table"].splitlines()[2:]]
     assert rows == ["| random initialisation", "| 2", "| 4"]
