@@ -112,6 +112,12 @@ def main():
     if args.worker:
         print(json.dumps((paddle_worker if args.worker == "paddle" else torch_worker)(args.reps)))
         return
+    from bench_forward import cpu_flags_line
+
+    from paddle_wwm import runtime
+
+    flags = runtime.isa_flags()
+    print(cpu_flags_line())
     timings = {}
     for worker in ("paddle", "torch"):
         result = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", worker, "--reps", str(args.reps)],
@@ -126,7 +132,8 @@ def main():
                                                      "total_ms": forward + backward}
             print(f"  width {width:5d} {impl:10s} forward {forward:6.2f}  backward {backward:6.2f}  "
                   f"total {forward + backward:6.2f}")
-    write_results(args.out, {"rows": ROWS, "epsilon": EPSILON, "cpu_count": os.cpu_count(), "widths": rows})
+    write_results(args.out, {"rows": ROWS, "epsilon": EPSILON, "cpu_count": os.cpu_count(), "cpu_flags": flags,
+                             "widths": rows})
 
 
 if __name__ == "__main__":

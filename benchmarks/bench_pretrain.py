@@ -178,7 +178,14 @@ def main():
         print(json.dumps(worker(args.worker, args.models[0], args.steps, args.warmup)))
         return
 
-    results = {"batch": BATCH, "seq": SEQ, "masked_positions": MASKED, "cpu_count": os.cpu_count(), "models": {}}
+    from bench_forward import cpu_flags_line
+
+    from paddle_wwm import runtime
+
+    flags = runtime.isa_flags()
+    print(cpu_flags_line())
+    results = {"batch": BATCH, "seq": SEQ, "masked_positions": MASKED, "cpu_count": os.cpu_count(),
+               "cpu_flags": flags, "models": {}}
     for model_name in args.models:
         times, errors, last = interleaved(__file__, args.impls, ["--models", model_name, "--steps", str(args.steps),
                                                                  "--warmup", str(args.warmup)], args.rounds)

@@ -112,3 +112,12 @@ def test_bert_training_step_same_loss_and_gradients(monkeypatch):
     assert any("norm" in name for name in fast_grads)
     for name, grad in plain_grads.items():
         np.testing.assert_allclose(fast_grads[name], grad, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_without_the_legacy_op_interface_the_statistics_are_recomputed(monkeypatch):
+    x, weight, bias, grad_out = random_inputs([3, 7, 64], 2.0)
+    expected = paddle_grads(lambda a, w, b: F.layer_norm(a, [64], w, b, 1e-12), x, weight, bias, grad_out)
+    monkeypatch.delattr(paddle, "_legacy_C_ops")
+    got = paddle_grads(lambda a, w, b: layer_norm(a, w, b, 1e-12), x, weight, bias, grad_out)
+    for name, a, b in zip(["out", "x", "weight", "bias"], got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=name)
