@@ -5,6 +5,8 @@ padding), 20 masked positions a sequence, random weights of a zoo config (rbt3 a
 chinese-roberta-wwm-ext), dropout on, no NSP (RoBERTa-style). Implementations:
   ours            paddle_wwm BertForPretraining (MLM head at the masked positions only), our
                   pretraining_loss and AdamW (paddle_wwm.pretraining), dygraph: what `pretrain` runs
+  ours-paddle-layernorm  ours with paddle.nn.LayerNorm's own backward kernel instead of
+                  paddle_wwm.modeling.layer_norm's (what ours ran before that change)
   ours-static     the same model through paddle.jit.to_static (forward and backward as a program)
   hf-masked       transformers BertModel + its MLM head applied only at the masked positions
   hf-full         transformers BertForMaskedLM, labels on every position (-100 elsewhere): the
@@ -35,7 +37,7 @@ if ROOT not in sys.path:
 from _rounds import (add_ratios, interleaved, median_rows, paddle_update, print_rows, time_steps,  # noqa: E402
                      torch_update, write_results)
 
-IMPLS = ["ours", "ours-static", "hf-masked", "hf-full", "paddlenlp-masked", "paddlenlp-full"]
+IMPLS = ["ours", "ours-paddle-layernorm", "ours-static", "hf-masked", "hf-full", "paddlenlp-masked", "paddlenlp-full"]
 BATCH, SEQ, MASKED, LR = 16, 128, 20, 1e-4
 
 
@@ -58,7 +60,7 @@ def zoo_config_dict(model: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- steps
-def ours_step(model_name: str, static: bool):
+def ours_step(model_name: str, static: bool, paddle_layer_norm: bool = False):
     import paddle
 
     from paddle_wwm import zoo
@@ -67,6 +69,10 @@ def ours_step(model_name: str, static: bool):
     from paddle_wwm.training.optimizer import build_optimizer
     from paddle_wwm.training.optimizer_config import OptimizerSection
 
+    if paddle_layer_norm:
+        from paddle_wwm.modeling.layer_norm import LayerNorm
+
+        LayerNorm._fast_backward = lambda self, x: False
     paddle.seed(0)
     model = BertForPretraining(zoo.zoo_config(model_name), with_nsp=False)
     model.train()
@@ -153,7 +159,7 @@ def paddlenlp_step(model_name: str, masked: bool):
 
 def make_step(impl: str, model_name: str):
     if impl.startswith("ours"):
-        return ours_step(model_name, static=impl == "ours-static")
+        return ours_step(model_name, static=impl == "ours-static", paddle_layer_norm=impl == "ours-paddle-layernorm")
     if impl.startswith("hf"):
         return hf_step(model_name, masked=impl == "hf-masked")
     return paddlenlp_step(model_name, masked=impl == "paddlenlp-masked")
@@ -178,17 +184,25 @@ def main():
         print(json.dumps(worker(args.worker, args.models[0], args.steps, args.warmup)))
         return
 
-    results = {"batch": BATCH, "seq": SEQ, "masked_positions": MASKED, "cpu_count": os.cpu_count(), "models": {}}
+    from bench_forward import cpu_flags_line
+
+    from paddle_wwm import runtime
+
+    flags = runtime.isa_flags()
+    print(cpu_flags_line())
+    results = {"batch": BATCH, "seq": SEQ, "masked_positions": MASKED, "cpu_count": os.cpu_count(),
+               "cpu_flags": flags, "models": {}}
     for model_name in args.models:
         times, errors, last = interleaved(__file__, args.impls, ["--models", model_name, "--steps", str(args.steps),
                                                                  "--warmup", str(args.warmup)], args.rounds)
         rows = median_rows(times, BATCH * SEQ, "tokens")
         for impl, row in rows.items():
             row["first_loss"] = last[impl]["losses"][0]
-        add_ratios(rows, ["ours", "ours-static"], ["hf-masked", "hf-full", "paddlenlp-masked"], "tokens")
+        add_ratios(rows, ["ours", "ours-paddle-layernorm", "ours-static"], ["hf-masked", "hf-full", "paddlenlp-masked"],
+                   "tokens")
         results["models"][model_name] = {"implementations": rows, "errors": errors}
         print_rows(f"{model_name}: tokens/s (batch {BATCH} x {SEQ}, {MASKED} masked a sequence)", rows, errors,
-                   "tokens")
+                   "tokens", width=22)
     write_results(args.out, results)
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import require_reference
+from paddle_wwm import runtime
 from paddle_wwm.checkpoints.layouts import read_checkpoint
 from paddle_wwm.checkpoints.model_state import canonical_state
 from paddle_wwm.cli import main
@@ -215,6 +216,12 @@ def test_resume_after_sigkill_gives_the_uninterrupted_losses(tmp_path, data_dir)
     killed = write_recipe(tmp_path / "killed.yaml", data_dir, tmp_path / "killed", **kwargs)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("PADDLE_TRAINERS_NUM", None)
+    # The child would inherit the OMP_NUM_THREADS=1 that `import paddle` wrote into this process's
+    # environment and run on one thread; the same thread count as the runs in this process makes
+    # the comparison exact (GEMMs round differently on 1 and 2 threads).
+    threads = runtime.configure_cpu()["num_threads"]
+    if threads:
+        env["PADDLE_WWM_NUM_THREADS"] = str(threads)
     process = subprocess.Popen([sys.executable, "-m", "paddle_wwm.cli", "pretrain", "--config", str(killed),
                                 "--quiet"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
