@@ -87,6 +87,16 @@ def _user_omp_threads() -> int | None:
     return value
 
 
+def _restore_users_omp_env() -> bool:
+    """Take back the OMP_NUM_THREADS=1 that `import paddle` wrote into an unset variable, so that
+    processes this one starts (a `paddle-wwm` command, a test's child, a worker) choose their
+    thread count as this one did instead of inheriting one thread. True if it was taken back."""
+    if "paddle" in sys.modules and _OMP_BEFORE_PADDLE is None and os.environ.get("OMP_NUM_THREADS") == "1":
+        del os.environ["OMP_NUM_THREADS"]
+        return True
+    return False
+
+
 def default_num_threads() -> int:
     """PADDLE_WWM_NUM_THREADS, else the user's OMP_NUM_THREADS, else every usable CPU."""
     for value in (os.environ.get("PADDLE_WWM_NUM_THREADS"), _user_omp_threads()):
@@ -191,6 +201,8 @@ def configure_cpu(num_threads: int | None = None, tune_malloc: bool | None = Non
         tune_malloc = os.environ.get("PADDLE_WWM_TUNE_MALLOC", "1").lower() not in ("0", "false", "no", "off")
     if tune_malloc and not _state.get("malloc_tuned"):
         _state["malloc_tuned"] = tune_glibc_malloc()
+    if not _state.get("omp_env_restored"):
+        _state["omp_env_restored"] = _restore_users_omp_env()
     if num_threads is None and "num_threads" in _state:
         return dict(_state)
     threads = int(num_threads) if num_threads is not None else default_num_threads()

@@ -216,9 +216,8 @@ def test_resume_after_sigkill_gives_the_uninterrupted_losses(tmp_path, data_dir)
     killed = write_recipe(tmp_path / "killed.yaml", data_dir, tmp_path / "killed", **kwargs)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("PADDLE_TRAINERS_NUM", None)
-    # The child would inherit the OMP_NUM_THREADS=1 that `import paddle` wrote into this process's
-    # environment and run on one thread; the same thread count as the runs in this process makes
-    # the comparison exact (GEMMs round differently on 1 and 2 threads).
+    # The same thread count as the runs in this process makes the comparison exact (GEMMs round
+    # differently on 1 and 2 threads), whatever count this test process was given.
     threads = runtime.configure_cpu()["num_threads"]
     if threads:
         env["PADDLE_WWM_NUM_THREADS"] = str(threads)

@@ -85,6 +85,22 @@ print(json.dumps({{"threads": paddle_thread_counts(), "malloc_mmaps": malloc_mma
     assert state["malloc_mmaps"] in (False, None)
 
 
+def test_a_process_started_after_building_a_model_chooses_its_own_thread_count():
+    """`import paddle` writes OMP_NUM_THREADS=1 into an unset variable; a child started after the
+    CPU settings were applied must not inherit it as if the user had asked for one thread."""
+    code = f"""
+import os, subprocess, sys
+from paddle_wwm import BertConfig, BertModel
+BertModel(BertConfig(**{TINY!r}))
+child = "import paddle_wwm.runtime as r, paddle; print(r.default_num_threads(), os.environ.get('OMP_NUM_THREADS'))"
+print(subprocess.run([sys.executable, "-c", "import os; " + child], capture_output=True, text=True,
+                     check=True).stdout.strip())
+"""
+    threads, omp = run_fresh(code).split()
+    assert int(threads) == runtime._usable_cpus()  # an inherited "1" would read as the user's choice
+    assert omp == "1"  # the child's own paddle import wrote it; its choice above came first
+
+
 def test_configure_cpu_sets_paddles_thread_count(tiny_config_dict):
     applied = runtime.configure_cpu(1)
     assert applied["num_threads"] == 1
