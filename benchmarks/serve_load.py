@@ -91,13 +91,14 @@ def reviews() -> list[str]:
     return texts
 
 
-def make_requests(count: int, texts: list[str], seed: int = 0) -> list[dict]:
-    """[{"body": bytes, "texts": [...] or None (malformed), "kind": ...}]: a tenth malformed."""
+def make_requests(count: int, texts: list[str], seed: int = 0, max_texts: int = 16) -> list[dict]:
+    """[{"body": bytes, "texts": [...] or None (malformed), "kind": ...}]: 1 to max_texts texts each,
+    a tenth malformed."""
     rng = random.Random(seed)
     malformed = set(rng.sample(range(count), count // 10))
     requests = []
     for index in range(count):
-        chosen = rng.sample(texts, rng.randint(1, 16))
+        chosen = rng.sample(texts, rng.randint(1, max_texts))
         if index not in malformed:
             requests.append({"body": json.dumps({"data": [[t] for t in chosen]}).encode(), "texts": chosen,
                              "kind": "good"})
@@ -267,7 +268,7 @@ def account(requests: list[dict], outcomes: list, expected: dict[str, str], wall
 
 
 def run(impls, count: int, clients: int, config: dict | None = None, window_ms: float = WINDOW_MS,
-        workers: int = WORKERS) -> dict:
+        workers: int = WORKERS, max_texts: int = 16) -> dict:
     """Prepare a temporary store and HUB_HOME, then serve and load each implementation in turn."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -276,7 +277,7 @@ def run(impls, count: int, clients: int, config: dict | None = None, window_ms: 
         os.environ.update(PADDLE_WWM_HOME=str(root / "store"), HUB_HOME=str(root / "hub"), PADDLE_WWM_OFFLINE="1")
         prepare(root, config)
         texts = reviews()
-        requests = make_requests(count, texts)
+        requests = make_requests(count, texts, max_texts=max_texts)
         needed = sorted({t for r in requests if r["texts"] for t in r["texts"]})
         for impl in impls:
             if impl == "paddlehub" and not (root / "bench-paddlehub-style").is_dir():
@@ -304,12 +305,15 @@ def main():
     parser.add_argument("--impls", nargs="+", default=list(DEFAULT_IMPLS), choices=IMPLS)
     parser.add_argument("--window-ms", type=float, default=WINDOW_MS, help="the batching window")
     parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn workers of the *-workers runs")
+    parser.add_argument("--max-texts", type=int, default=16, help="texts per request: 1 to this many")
     parser.add_argument("--quick", action="store_true", help="100 requests")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     count = 100 if args.quick else args.requests
-    results = run(args.impls, count, args.clients, window_ms=args.window_ms, workers=args.workers)
-    print(f"== hub serving on 127.0.0.1, {args.clients} clients, {count} requests of 1-16 texts, a tenth malformed")
+    results = run(args.impls, count, args.clients, window_ms=args.window_ms, workers=args.workers,
+                  max_texts=args.max_texts)
+    print(f"== hub serving on 127.0.0.1, {args.clients} clients, {count} requests of 1-{args.max_texts} texts, "
+          "a tenth malformed")
     print(f"  {'':22s}{'req/s':>8}{'texts/s':>9}{'p50 ms':>9}{'p99 ms':>9}  accounting")
     for impl, row in results.items():
         if "not_run" in row:
@@ -322,7 +326,8 @@ def main():
     if args.out:
         write_results(Path(args.out), results, {"clients": args.clients, "requests": count, "served_model": SERVED,
                                                 "max_seq_len": MAX_SEQ_LEN, "batch_size": BATCH_SIZE,
-                                                "window_ms": args.window_ms, "workers": args.workers})
+                                                "window_ms": args.window_ms, "workers": args.workers,
+                                                "max_texts_per_request": args.max_texts})
     return 0 if all(r.get("all_correct", True) for r in results.values()) else 1
 
 
