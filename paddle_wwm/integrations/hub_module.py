@@ -33,8 +33,8 @@ Serving: ``batch_window_ms`` (constructor argument, or the environment variable
 ``PADDLE_WWM_BATCH_WINDOW_MS``; default 0, off) turns on request batching for ``hub serving``.
 Requests arriving within that many milliseconds are merged into one forward pass of at most
 ``batch_max_texts`` texts (default 64), and each request gets its own results. This pays with
-``"use_multiprocess": true``: the gunicorn workers pass their requests to the process that built
-the module. PaddleHub's single-process server takes one request at a time, so there is nothing to
+``"use_multiprocess": true`` and requests of one or a few texts: the gunicorn workers pass their
+requests to the process that built the module (README, speed section). PaddleHub's single-process server takes one request at a time, so there is nothing to
 merge (see ``batching.py``).
 
 Weights: a zoo module loads its name from the model store (``paddle_wwm.store.resolve``: store,
