@@ -3,11 +3,18 @@ weights) served on 127.0.0.1, hit by a bounded client.
 
 The model: a random rbt3-like classifier (rbt3's 3 layers, a small width: SERVED below), 2 classes,
 written into a temporary model store and installed into a temporary HUB_HOME as `rbt3`. Served
-implementations, each started with `hub serving start -c config.json` (PaddleHub's single-process
-Flask server, as `use_multiprocess: false`):
-  ours       hub_modules/rbt3 (paddle_wwm's module, task seq-cls)
+implementations, each started with `hub serving start -c config.json`:
+  ours       hub_modules/rbt3 (paddle_wwm's module, task seq-cls), PaddleHub's single-process Flask
+             server (`use_multiprocess: false`, its default: one request at a time)
+  ours-batching          the same with request batching on (`batch_window_ms` in init_args)
+  ours-workers           ours on PaddleHub's gunicorn server (`use_multiprocess: true`, `--workers`
+                         worker processes, each with its own copy of the model)
+  ours-workers-batching  the same with request batching on: the workers pass their requests to the
+                         process that built the module, which merges those arriving within the
+                         window into one forward pass
   paddlehub  PaddleHub's TransformerModule over PaddleNLP's BertForSequenceClassification, built on
-             the same weights (`paddle-wwm export --format taskflow`), as bench_hub_predict.py does
+             the same weights (`paddle-wwm export --format taskflow`), as bench_hub_predict.py does,
+             single process
 The client: `--clients` threads (8) share `--requests` requests (2,000) of 1-16 shipped reviews
 each; a tenth are malformed (texts mixed with pairs, a non-list, a non-string text, no `data`, a
 body that is not JSON). Reported: requests/s, texts/s (texts of good requests answered), p50/p99
@@ -16,6 +23,8 @@ status other than "000", or an HTTP 4xx), every good one the labels in-process `
 
     python benchmarks/serve_load.py [--out benchmarks/results_serve_load.json]
     python benchmarks/serve_load.py --quick            # 100 requests
+    python benchmarks/serve_load.py --impls ours ours-workers-batching --window-ms 3
+With --out, the rows of the implementations run replace theirs in the file; the others stay.
 """
 from __future__ import annotations
 
@@ -42,8 +51,9 @@ sys.path.insert(0, str(ROOT))
 SERVED = dict(hidden_size=128, num_attention_heads=4, intermediate_size=512)  # rbt3's depth, a small width
 LABELS = {0: "negative", 1: "positive"}
 MAX_SEQ_LEN, BATCH_SIZE = 128, 16
-IMPLS = ("ours", "paddlehub")
-MODULE_NAMES = {"ours": "rbt3", "paddlehub": "bench-paddlehub-style"}
+IMPLS = ("ours", "ours-batching", "ours-workers", "ours-workers-batching", "paddlehub")
+DEFAULT_IMPLS = ("ours", "ours-workers", "ours-workers-batching", "paddlehub")
+WINDOW_MS, WORKERS = 3.0, 5  # 5: PaddleHub's default workers on 2 cores (2 * cores + 1)
 MALFORMED_KINDS = ("mixed singles and pairs", "data not a list", "text not a string", "no data", "not JSON")
 PADDLEHUB_STYLE_MODULE = '''
 import paddle.nn as nn
@@ -81,13 +91,14 @@ def reviews() -> list[str]:
     return texts
 
 
-def make_requests(count: int, texts: list[str], seed: int = 0) -> list[dict]:
-    """[{"body": bytes, "texts": [...] or None (malformed), "kind": ...}]: a tenth malformed."""
+def make_requests(count: int, texts: list[str], seed: int = 0, max_texts: int = 16) -> list[dict]:
+    """[{"body": bytes, "texts": [...] or None (malformed), "kind": ...}]: 1 to max_texts texts each,
+    a tenth malformed."""
     rng = random.Random(seed)
     malformed = set(rng.sample(range(count), count // 10))
     requests = []
     for index in range(count):
-        chosen = rng.sample(texts, rng.randint(1, 16))
+        chosen = rng.sample(texts, rng.randint(1, max_texts))
         if index not in malformed:
             requests.append({"body": json.dumps({"data": [[t] for t in chosen]}).encode(), "texts": chosen,
                              "kind": "good"})
@@ -143,11 +154,15 @@ def prepare(root: Path, config: dict | None = None) -> None:
     install(module_dir)
 
 
+def module_name(impl: str) -> str:
+    return "bench-paddlehub-style" if impl == "paddlehub" else "rbt3"
+
+
 def expected_labels(impl: str, texts: list[str]) -> dict[str, str]:
     """{text: label} from the module's predict, in this process."""
     import paddlehub as hub
 
-    module = hub.Module(name=MODULE_NAMES[impl], task="seq-cls", num_classes=2, label_map=LABELS)
+    module = hub.Module(name=module_name(impl), task="seq-cls", num_classes=2, label_map=LABELS)
     labels = module.predict([[t] for t in texts], max_seq_len=MAX_SEQ_LEN, batch_size=BATCH_SIZE)
     return dict(zip(texts, labels))
 
@@ -155,14 +170,16 @@ def expected_labels(impl: str, texts: list[str]) -> dict[str, str]:
 class Server:
     """`hub serving start -c config.json` in its own session, for one module; stopped on exit."""
 
-    def __init__(self, impl: str, root: Path):
+    def __init__(self, impl: str, root: Path, window_ms: float = WINDOW_MS, workers: int = WORKERS):
         self.port = free_port()
         init_args = {"task": "seq-cls", "num_classes": 2, "label_map": {str(k): v for k, v in LABELS.items()}}
-        config = {"modules_info": {MODULE_NAMES[impl]: {"init_args": init_args, "predict_args": {
+        if impl.endswith("batching"):
+            init_args["batch_window_ms"] = window_ms
+        config = {"modules_info": {module_name(impl): {"init_args": init_args, "predict_args": {
             "max_seq_len": MAX_SEQ_LEN, "batch_size": BATCH_SIZE}}}, "port": self.port,
-            "use_multiprocess": False, "use_gpu": False}
+            "use_multiprocess": "workers" in impl, "workers": workers, "use_gpu": False}
         (root / f"serving-{impl}.json").write_text(json.dumps(config), encoding="utf-8")
-        self.url = f"http://127.0.0.1:{self.port}/predict/{MODULE_NAMES[impl]}"
+        self.url = f"http://127.0.0.1:{self.port}/predict/{module_name(impl)}"
         self.log_path = root / f"serving-{impl}.log"
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen([str(Path(sys.executable).with_name("hub")), "serving", "start", "-c",
@@ -250,7 +267,8 @@ def account(requests: list[dict], outcomes: list, expected: dict[str, str], wall
             "error_examples": examples[:5]}
 
 
-def run(impls, count: int, clients: int, config: dict | None = None) -> dict:
+def run(impls, count: int, clients: int, config: dict | None = None, window_ms: float = WINDOW_MS,
+        workers: int = WORKERS, max_texts: int = 16) -> dict:
     """Prepare a temporary store and HUB_HOME, then serve and load each implementation in turn."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -259,43 +277,57 @@ def run(impls, count: int, clients: int, config: dict | None = None) -> dict:
         os.environ.update(PADDLE_WWM_HOME=str(root / "store"), HUB_HOME=str(root / "hub"), PADDLE_WWM_OFFLINE="1")
         prepare(root, config)
         texts = reviews()
-        requests = make_requests(count, texts)
+        requests = make_requests(count, texts, max_texts=max_texts)
         needed = sorted({t for r in requests if r["texts"] for t in r["texts"]})
         for impl in impls:
             if impl == "paddlehub" and not (root / "bench-paddlehub-style").is_dir():
                 results[impl] = {"not_run": "PaddleNLP is not installed: PaddleHub's module needs it"}
                 continue
             expected = expected_labels(impl, needed)
-            with Server(impl, root) as server:
+            with Server(impl, root, window_ms, workers) as server:
                 server.wait_ready()
                 results[impl] = load(server.url, requests, expected, clients)
     return results
+
+
+def write_results(path: Path, results: dict, settings: dict) -> None:
+    """The rows run replace theirs; rows of implementations not run stay if the settings match."""
+    saved = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    kept = saved.get("results", {}) if all(saved.get(k, v) == v for k, v in settings.items()) else {}
+    path.write_text(json.dumps({**saved, **settings, "results": {**kept, **results}}, indent=1,
+                               ensure_ascii=False) + "\n", "utf-8")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
+    parser.add_argument("--impls", nargs="+", default=list(DEFAULT_IMPLS), choices=IMPLS)
+    parser.add_argument("--window-ms", type=float, default=WINDOW_MS, help="the batching window")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn workers of the *-workers runs")
+    parser.add_argument("--max-texts", type=int, default=16, help="texts per request: 1 to this many")
     parser.add_argument("--quick", action="store_true", help="100 requests")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     count = 100 if args.quick else args.requests
-    results = run(args.impls, count, args.clients)
-    print(f"== hub serving on 127.0.0.1, {args.clients} clients, {count} requests of 1-16 texts, a tenth malformed")
-    print(f"  {'':10s}{'req/s':>8}{'texts/s':>9}{'p50 ms':>9}{'p99 ms':>9}  accounting")
+    results = run(args.impls, count, args.clients, window_ms=args.window_ms, workers=args.workers,
+                  max_texts=args.max_texts)
+    print(f"== hub serving on 127.0.0.1, {args.clients} clients, {count} requests of 1-{args.max_texts} texts, "
+          "a tenth malformed")
+    print(f"  {'':22s}{'req/s':>8}{'texts/s':>9}{'p50 ms':>9}{'p99 ms':>9}  accounting")
     for impl, row in results.items():
         if "not_run" in row:
-            print(f"  {impl:10s}not run: {row['not_run']}")
+            print(f"  {impl:22s}not run: {row['not_run']}")
             continue
-        print(f"  {impl:10s}{row['requests_per_second']:8.1f}{row['texts_per_second']:9.1f}{row['latency_ms_p50']:9.1f}"
+        print(f"  {impl:22s}{row['requests_per_second']:8.1f}{row['texts_per_second']:9.1f}{row['latency_ms_p50']:9.1f}"
               f"{row['latency_ms_p99']:9.1f}  right {row['good_answered_right']}, wrong {row['good_answered_wrong']}, "
               f"good->error {row['good_got_error']}, malformed->error {row['malformed_got_error']}, "
               f"malformed accepted {row['malformed_accepted']}, transport errors {row['transport_errors']}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"clients": args.clients, "requests": count, "served_model": SERVED,
-                                              "max_seq_len": MAX_SEQ_LEN, "batch_size": BATCH_SIZE,
-                                              "results": results}, indent=1, ensure_ascii=False) + "\n", "utf-8")
+        write_results(Path(args.out), results, {"clients": args.clients, "requests": count, "served_model": SERVED,
+                                                "max_seq_len": MAX_SEQ_LEN, "batch_size": BATCH_SIZE,
+                                                "window_ms": args.window_ms, "workers": args.workers,
+                                                "max_texts_per_request": args.max_texts})
     return 0 if all(r.get("all_correct", True) for r in results.values()) else 1
 
 

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import TINY, ran_in_fresh_process
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -50,3 +51,17 @@ def test_a_short_load_run_against_hub_serving_is_all_correct(request):
     assert row["malformed_got_error"] == 2 and row["malformed_accepted"] == 0, row
     assert row["good_answered_right"] == 18 and row["all_correct"], row
     assert row["latency_ms_p99"] >= row["latency_ms_p50"] > 0
+
+
+@pytest.mark.slow
+def test_a_short_load_run_against_gunicorn_workers_with_batching_is_all_correct(request):
+    """`use_multiprocess` (gunicorn workers forked from the process that built the module) with
+    batching: the workers pass requests to that process; answers as without batching."""
+    if ran_in_fresh_process(request):
+        return
+    config = {k: TINY[k] for k in ("hidden_size", "num_attention_heads", "intermediate_size")}
+    results = serve_load.run(["ours-workers-batching"], count=20, clients=4, config=config, workers=2)
+    row = results["ours-workers-batching"]
+    assert row["requests"] == 20 and row["transport_errors"] == 0, row
+    assert row["malformed_got_error"] == 2 and row["malformed_accepted"] == 0, row
+    assert row["good_answered_right"] == 18 and row["all_correct"], row

@@ -29,6 +29,14 @@ Where we differ from PaddleHub's ``TransformerModule``, on purpose:
 * metrics in ``training_step`` / ``validation_step`` are per batch (``hub.Trainer`` averages them
   weighted by batch size: exact for accuracy; for chunk F1 use ``paddle-wwm finetune``).
 
+Serving: ``batch_window_ms`` (constructor argument, or the environment variable
+``PADDLE_WWM_BATCH_WINDOW_MS``; default 0, off) turns on request batching for ``hub serving``.
+Requests arriving within that many milliseconds are merged into one forward pass of at most
+``batch_max_texts`` texts (default 64), and each request gets its own results. This pays with
+``"use_multiprocess": true`` and requests of one or a few texts: the gunicorn workers pass their
+requests to the process that built the module (README, speed section). PaddleHub's single-process server takes one request at a time, so there is nothing to
+merge (see ``batching.py``).
+
 Weights: a zoo module loads its name from the model store (``paddle_wwm.store.resolve``: store,
 PaddleNLP's and Hugging Face's caches, download); offline with none there, the error names
 ``paddle-wwm import``. A module packaged from a checkpoint (``paddle-wwm hub package``) carries
@@ -36,7 +44,9 @@ its weights in ``weights/`` beside its module.py.
 """
 from __future__ import annotations
 
+import atexit
 import inspect
+import os
 from pathlib import Path
 
 import paddle
@@ -44,6 +54,7 @@ import paddle.nn as nn
 from paddlehub.module.module import serving
 from paddlehub.module.nlp_module import TransformerModule
 
+from paddle_wwm.integrations.batching import DEFAULT_MAX_TEXTS, Batcher, BatchServer
 from paddle_wwm.integrations.hub_packaging import BUNDLED_WEIGHTS, HubModuleError
 from paddle_wwm.integrations.hub_tasks import HUB_TASKS, TASK_ALIASES
 
@@ -80,7 +91,8 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
     zoo_name: str | None = None
     _tasks_supported = [t for t in TASKS if t]
 
-    def __init__(self, task=None, load_checkpoint=None, label_map=None, num_classes=None, suffix=False, **kwargs):
+    def __init__(self, task=None, load_checkpoint=None, label_map=None, num_classes=None, suffix=False,
+                 batch_window_ms=None, batch_max_texts=DEFAULT_MAX_TEXTS, **kwargs):
         super().__init__()
         self.task = normalise_task(task)
         if label_map is not None:
@@ -96,6 +108,8 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
             self.load_checkpoint(load_checkpoint)
         self._fast_tokenizer = None
         self.eval()
+        self._batching = self._batch_client = None
+        self._start_batching(batch_window_ms, batch_max_texts)
 
     # -- weights ------------------------------------------------------------------------------
     @classmethod
@@ -218,9 +232,64 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
     def predict_method(self, data, max_seq_len: int | None = None, batch_size: int = 1, use_gpu: bool = False):
         """What ``hub serving start -m NAME`` serves: ``predict``, or ``get_embedding`` for task
         None. (PaddleHub's own version cuts each token-cls result by [1:len(text) + 1], which our
-        one-label-per-token results must not get.)"""
-        return getattr(self, self.adapter.serving_method)(data, max_seq_len=max_seq_len, batch_size=batch_size,
-                                                          use_gpu=use_gpu)
+        one-label-per-token results must not get.) With batching on, the request is checked
+        here and then merged with concurrent ones."""
+        # PaddleHub passes its module_info entries named like a local of this method: keep the
+        # locals' names clear of them (name, module, version, category, ...).
+        if self._batching is None:
+            return getattr(self, self.adapter.serving_method)(data, max_seq_len=max_seq_len, batch_size=batch_size,
+                                                              use_gpu=use_gpu)
+        items = _check_data(data, self.adapter)  # a bad request fails here alone, never merged
+        self._max_seq_len(max_seq_len, None)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise HubModuleError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if use_gpu and not paddle.is_compiled_with_cuda():
+            _set_device(use_gpu)  # raises the error naming the CUDA build
+        return self._submit_batched(items, (max_seq_len, batch_size, bool(use_gpu)))
+
+    # -- request batching (batching.py) --------------------------------------------------------
+    def _start_batching(self, window_ms, max_texts) -> None:
+        if window_ms is None:
+            window_ms = os.environ.get("PADDLE_WWM_BATCH_WINDOW_MS", "0")
+        try:
+            window_ms = float(window_ms)
+            batcher = Batcher(self._run_merged, window_ms, max_texts) if window_ms > 0 else None
+        except (TypeError, ValueError):
+            raise HubModuleError(f"batch_window_ms must be a number of milliseconds >= 0 and batch_max_texts an "
+                                 f"int >= 1, got {window_ms!r} and {max_texts!r}") from None
+        if batcher is None:
+            return
+        # Started here, in the process that builds the module: gunicorn forks its workers after.
+        self._batching = (os.getpid(), batcher, BatchServer(batcher))
+        atexit.register(self.close_batching)
+
+    def _submit_batched(self, items, key):
+        owner, batcher, server = self._batching
+        if os.getpid() == owner:
+            return batcher.submit(items, key)
+        if self._batch_client is None or self._batch_client[0] != os.getpid():
+            self._batch_client = (os.getpid(), server.client())
+        return self._batch_client[1].submit(items, key)
+
+    def _run_merged(self, items, key):
+        max_seq_len, batch_size, use_gpu = key
+        return getattr(self, self.adapter.serving_method)(items, max_seq_len=max_seq_len, use_gpu=use_gpu,
+                                                          batch_size=max(batch_size, self._batching[1].max_texts))
+
+    def close_batching(self) -> None:
+        """Stop the batching threads and remove their socket (only in the process that started
+        them; a forked worker just drops its connection). Serving stays on, unbatched."""
+        if self._batching is None:
+            return
+        owner, batcher, server = self._batching
+        self._batching = None
+        if self._batch_client is not None:
+            self._batch_client[1].close()
+            self._batch_client = None
+        if os.getpid() == owner:
+            atexit.unregister(self.close_batching)
+            server.close()
+            batcher.close()
 
     def get_embedding(self, data, use_gpu: bool = False, max_seq_len: int | None = None, batch_size: int = 32):
         """``[pooled_output, sequence_output]`` per item (lists of floats; the sequence holds
