@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from conftest import require_reference
-from paddle_wwm import runtime
 from paddle_wwm.checkpoints.layouts import read_checkpoint
 from paddle_wwm.checkpoints.model_state import canonical_state
 from paddle_wwm.cli import main
@@ -211,18 +210,18 @@ def test_resume_after_sigkill_gives_the_uninterrupted_losses(tmp_path, data_dir)
     checkpoint, resumed, and compared step by step with a run that was never interrupted."""
     kwargs = {"train": {"max_steps": 40, "save_steps": 4, "keep_checkpoints": 2}}
     reference = write_recipe(tmp_path / "ref.yaml", data_dir, tmp_path / "ref", **kwargs)
-    pretrain(load_config(reference), progress=False)
-
     killed = write_recipe(tmp_path / "killed.yaml", data_dir, tmp_path / "killed", **kwargs)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    # Every run is a fresh `paddle-wwm pretrain` process with the same environment, so the three
+    # compute with the same thread count and the same MKL kernels whatever this test process has
+    # run before (GEMMs round differently on 1 and 2 threads, and on MKL's generic and AVX2 paths).
+    env = dict(os.environ, PYTHONPATH=str(REPO), PADDLE_WWM_NUM_THREADS="2")
     env.pop("PADDLE_TRAINERS_NUM", None)
-    # The same thread count as the runs in this process makes the comparison exact (GEMMs round
-    # differently on 1 and 2 threads), whatever count this test process was given.
-    threads = runtime.configure_cpu()["num_threads"]
-    if threads:
-        env["PADDLE_WWM_NUM_THREADS"] = str(threads)
-    process = subprocess.Popen([sys.executable, "-m", "paddle_wwm.cli", "pretrain", "--config", str(killed),
-                                "--quiet"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env.pop("MKL_DEBUG_CPU_TYPE", None)
+    command = [sys.executable, "-m", "paddle_wwm.cli", "pretrain", "--quiet", "--config"]
+    done = subprocess.run(command + [str(reference)], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    process = subprocess.Popen(command + [str(killed)], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
     deadline = time.time() + 300
     while not any(step >= 8 for step, _ in finished_checkpoints(tmp_path / "killed")):
         assert process.poll() is None, process.stderr.read().decode()[-3000:]
@@ -236,7 +235,9 @@ def test_resume_after_sigkill_gives_the_uninterrupted_losses(tmp_path, data_dir)
     assert steps_done < 40
     last = finished_checkpoints(tmp_path / "killed")[-1][0]
 
-    assert main(["pretrain", "--config", str(killed), "--resume", "--quiet"]) == 0
+    done = subprocess.run(command + [str(killed), "--resume"], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
     resumed, uninterrupted = read_log(tmp_path / "killed"), read_log(tmp_path / "ref")
     assert [r["step"] for r in resumed] == list(range(1, 41))  # the log reads as one run
     np.testing.assert_allclose([r["loss"] for r in resumed], [r["loss"] for r in uninterrupted], rtol=1e-6)
