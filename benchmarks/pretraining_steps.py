@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from pretraining_value import (RECIPE, add_common_arguments, cell, checked_data_dir, finetune,  # noqa: E402
-                               pretraining_corpus, random_init, record_saver, task_data)
+from pretraining_value import (RECIPE, add_common_arguments, add_finetune_arguments, cell,  # noqa: E402
+                               checked_data_dir, finetune, pretraining_corpus, random_init, record_saver,
+                               task_data)
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results_pretraining_steps.json"
 
@@ -72,9 +73,7 @@ def main(argv=None):
                         help="checkpoints to fine-tune (multiples of the first)")
     parser.add_argument("--labels", type=int, default=500)
     parser.add_argument("--epochs", type=float, default=8)
-    parser.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--max-seq-len", type=int, default=64, help="fine-tuning")
+    add_finetune_arguments(parser)
     args = parser.parse_args(argv)
     data = checked_data_dir(parser, args.data)
     overrides, max_eval, max_reviews = [], None, None

@@ -156,6 +156,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_out: Path) -> 
     parser.add_argument("--quick", action="store_true", help="a few steps and examples of every stage, for tests")
 
 
+def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
+    """--lr, --seeds and --max-seq-len of the fine-tuning runs, the same for every starting point."""
+    parser.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate (every start)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--max-seq-len", type=int, default=64, help="fine-tuning")
+
+
 def checked_data_dir(parser: argparse.ArgumentParser, path: str) -> Path:
     data = Path(path)
     for split in ("train", "dev", "test"):
@@ -202,9 +209,7 @@ def main(argv=None):
     parser.add_argument("--few-labels", type=int, default=500)
     parser.add_argument("--few-epochs", type=float, default=8)
     parser.add_argument("--all-epochs", type=float, default=1)
-    parser.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate (every init)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--max-seq-len", type=int, default=64, help="fine-tuning")
+    add_finetune_arguments(parser)
     args = parser.parse_args(argv)
     data = checked_data_dir(parser, args.data)
     overrides = []
