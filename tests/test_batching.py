@@ -90,7 +90,7 @@ def test_the_window_closes_when_full_without_waiting_out_the_time():
     answers = submit_together(batcher, [["a", "b"], ["c", "d"]])
     assert time.monotonic() - started < 10
     assert answers == [["k:A", "k:B"], ["k:C", "k:D"]]
-    assert batcher.flushes == [(2, 4)]
+    assert list(batcher.flushes) == [(2, 4)]
     # a request larger than max_texts runs alone, at once
     started = time.monotonic()
     assert batcher.submit(list("abcdef"), "k") == [f"k:{c}" for c in "ABCDEF"]
@@ -105,7 +105,7 @@ def test_the_window_closes_on_time():
     elapsed = time.monotonic() - started
     batcher.close()
     assert 0.15 <= elapsed < 5
-    assert batcher.flushes == [(1, 1)]
+    assert list(batcher.flushes) == [(1, 1)]
 
 
 def test_bad_settings_are_refused():

@@ -16,6 +16,7 @@ in the building process itself go to the ``Batcher`` directly.
 """
 from __future__ import annotations
 
+import collections
 import os
 import queue
 import shutil
@@ -48,7 +49,8 @@ class Batcher:
         if not window_ms >= 0 or not isinstance(max_texts, int) or max_texts < 1:
             raise ValueError(f"batching needs window_ms >= 0 and max_texts >= 1, got {window_ms!r}, {max_texts!r}")
         self.run, self.window, self.max_texts = run, window_ms / 1000, max_texts
-        self.flushes: list[tuple[int, int]] = []  # (requests, items) of each merged run, for tests and stats
+        # (requests, items) of the latest merged runs, for tests and stats; bounded, since a server runs for days
+        self.flushes: collections.deque[tuple[int, int]] = collections.deque(maxlen=1024)
         self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._thread = None
