@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import atexit
 import inspect
+import numbers
 import os
 from pathlib import Path
 
@@ -221,10 +222,7 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
         ``probability``. ``max_seq_len`` defaults to 128 tokens (PaddleHub's default), or the
         model's positions where it has fewer; a larger value than the model's positions is an error."""
         _set_device(use_gpu)
-        items = _check_data(data, self.adapter)
-        if batch_size < 1:
-            raise HubModuleError(f"batch_size must be >= 1, got {batch_size}")
-        max_seq_len = self._max_seq_len(max_seq_len, DEFAULT_MAX_SEQ_LEN)
+        items, max_seq_len = self._checked_request(data, max_seq_len, batch_size)
         self.eval()
         return self.adapter.predict(items, max_seq_len, split_char, batch_size, return_prob)
 
@@ -239,12 +237,8 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
         if self._batching is None:
             return getattr(self, self.adapter.serving_method)(data, max_seq_len=max_seq_len, batch_size=batch_size,
                                                               use_gpu=use_gpu)
-        items = _check_data(data, self.adapter)  # a bad request fails here alone, never merged
-        self._max_seq_len(max_seq_len, None)
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise HubModuleError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        if use_gpu and not paddle.is_compiled_with_cuda():
-            _set_device(use_gpu)  # raises the error naming the CUDA build
+        _check_device(use_gpu)
+        items, _ = self._checked_request(data, max_seq_len, batch_size)  # a bad request fails alone, never merged
         return self._submit_batched(items, (max_seq_len, batch_size, bool(use_gpu)))
 
     # -- request batching (batching.py) --------------------------------------------------------
@@ -300,6 +294,13 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
         return self.predict(data, max_seq_len=self._max_seq_len(max_seq_len, None), batch_size=batch_size,
                             use_gpu=use_gpu)
 
+    def _checked_request(self, data, max_seq_len: int | None, batch_size) -> tuple[list, int]:
+        """(items, max_seq_len) of a predict request, after the checks it gets before any model work."""
+        items = _check_data(data, self.adapter)
+        if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise HubModuleError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        return items, self._max_seq_len(max_seq_len, DEFAULT_MAX_SEQ_LEN)
+
     def _max_seq_len(self, asked: int | None, default: int | None) -> int:
         """What the caller asked for, checked against the position embeddings; unasked, the
         default cut to them (None: all of them)."""
@@ -316,9 +317,13 @@ class WWMTransformerModule(nn.Layer, TransformerModule):
         return self.label_map[index] if self.label_map else index
 
 
-def _set_device(use_gpu: bool) -> None:
+def _check_device(use_gpu: bool) -> None:
     if use_gpu and not paddle.is_compiled_with_cuda():
         raise HubModuleError("use_gpu=True, but this Paddle is built without CUDA (pip install paddlepaddle-gpu)")
+
+
+def _set_device(use_gpu: bool) -> None:
+    _check_device(use_gpu)
     paddle.set_device("gpu" if use_gpu else "cpu")
 
 
