@@ -5,8 +5,9 @@ padding), 20 masked positions a sequence, random weights of a zoo config (rbt3 a
 chinese-roberta-wwm-ext), dropout on, no NSP (RoBERTa-style). Implementations:
   ours            paddle_wwm BertForPretraining (MLM head at the masked positions only), our
                   pretraining_loss and AdamW (paddle_wwm.pretraining), dygraph: what `pretrain` runs
-  ours-paddle-layernorm  ours with paddle.nn.LayerNorm's own backward kernel instead of
-                  paddle_wwm.modeling.layer_norm's (what ours ran before that change)
+  ours-paddle-kernels  ours with paddle's own kernels where ours has hand-written CPU paths:
+                  the LayerNorm, dense and dense + GELU backward (modeling/layer_norm.py,
+                  modeling/cpu_backward.py) and the clip's multiply (training/grad_clip.py)
   ours-static     the same model through paddle.jit.to_static (forward and backward as a program)
   hf-masked       transformers BertModel + its MLM head applied only at the masked positions
   hf-full         transformers BertForMaskedLM, labels on every position (-100 elsewhere): the
@@ -37,7 +38,7 @@ if ROOT not in sys.path:
 from _rounds import (add_ratios, interleaved, median_rows, paddle_update, print_rows, time_steps,  # noqa: E402
                      torch_update, write_results)
 
-IMPLS = ["ours", "ours-paddle-layernorm", "ours-static", "hf-masked", "hf-full", "paddlenlp-masked", "paddlenlp-full"]
+IMPLS = ["ours", "ours-paddle-kernels", "ours-static", "hf-masked", "hf-full", "paddlenlp-masked", "paddlenlp-full"]
 BATCH, SEQ, MASKED, LR = 16, 128, 20, 1e-4
 
 
@@ -60,7 +61,7 @@ def zoo_config_dict(model: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- steps
-def ours_step(model_name: str, static: bool, paddle_layer_norm: bool = False):
+def ours_step(model_name: str, static: bool, paddle_kernels: bool = False):
     import paddle
 
     from paddle_wwm import zoo
@@ -69,10 +70,12 @@ def ours_step(model_name: str, static: bool, paddle_layer_norm: bool = False):
     from paddle_wwm.training.optimizer import build_optimizer
     from paddle_wwm.training.optimizer_config import OptimizerSection
 
-    if paddle_layer_norm:
-        from paddle_wwm.modeling.layer_norm import LayerNorm
+    if paddle_kernels:
+        from paddle_wwm.modeling import cpu_backward
+        from paddle_wwm.training.grad_clip import ClipGradByGlobalNorm
 
-        LayerNorm._fast_backward = lambda self, x: False
+        cpu_backward.set_enabled(False)
+        ClipGradByGlobalNorm.fast_cpu = False
     paddle.seed(0)
     model = BertForPretraining(zoo.zoo_config(model_name), with_nsp=False)
     model.train()
@@ -159,7 +162,7 @@ def paddlenlp_step(model_name: str, masked: bool):
 
 def make_step(impl: str, model_name: str):
     if impl.startswith("ours"):
-        return ours_step(model_name, static=impl == "ours-static", paddle_layer_norm=impl == "ours-paddle-layernorm")
+        return ours_step(model_name, static=impl == "ours-static", paddle_kernels=impl == "ours-paddle-kernels")
     if impl.startswith("hf"):
         return hf_step(model_name, masked=impl == "hf-masked")
     return paddlenlp_step(model_name, masked=impl == "paddlenlp-masked")
@@ -198,7 +201,7 @@ def main():
         rows = median_rows(times, BATCH * SEQ, "tokens")
         for impl, row in rows.items():
             row["first_loss"] = last[impl]["losses"][0]
-        add_ratios(rows, ["ours", "ours-paddle-layernorm", "ours-static"], ["hf-masked", "hf-full", "paddlenlp-masked"],
+        add_ratios(rows, ["ours", "ours-paddle-kernels", "ours-static"], ["hf-masked", "hf-full", "paddlenlp-masked"],
                    "tokens")
         results["models"][model_name] = {"implementations": rows, "errors": errors}
         print_rows(f"{model_name}: tokens/s (batch {BATCH} x {SEQ}, {MASKED} masked a sequence)", rows, errors,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
+from . import cpu_backward
 from .bert import BertModel, _layer_norm, _linear, activation
 from .config import BertConfig
 from .pretrained import PretrainedMixin
@@ -25,6 +26,9 @@ class MaskedLMHead(nn.Layer):
         # The decoder weight is the word-embedding table itself (passed in, so that it is one
         # parameter under one name), as in Google's BERT.
         hidden_states = self.transform_norm(self.act(self.transform(hidden_states)))
+        if cpu_backward.applies(self.training, hidden_states, word_embeddings, self.bias):
+            # the same forward; the bias gradient over the vocabulary as a GEMV (cpu_backward.py)
+            return cpu_backward.linear(hidden_states, word_embeddings, self.bias, transpose_weight=True)
         return paddle.matmul(hidden_states, word_embeddings, transpose_y=True) + self.bias
 
 

@@ -13,7 +13,7 @@ written as a few vectorised ops instead:
 Paddle's CPU reductions along an axis are slow (1.4 ms for a row mean of [2048, 768], 3.6 ms for
 a column sum), so every reduction here is a GEMV against a constant vector (0.1 ms each).
 Evaluation, static graphs (`to_static`, `jit.save` exports), GPUs and non-float32 inputs run
-`paddle.nn.LayerNorm` unchanged.
+`paddle.nn.LayerNorm` unchanged (`cpu_backward.applies` decides, for every hand-written backward).
 """
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.autograd import PyLayer
+
+from . import cpu_backward
 
 
 def _mean_and_variance(x):
@@ -96,7 +98,5 @@ class LayerNorm(nn.LayerNorm):
         return super().forward(x)
 
     def _fast_backward(self, x) -> bool:
-        return (self.training and paddle.in_dynamic_mode() and not x.place.is_gpu_place()
-                and x.dtype == paddle.float32 and len(self._normalized_shape) == 1
-                and self.weight is not None and self.bias is not None
-                and not (x.stop_gradient and self.weight.stop_gradient and self.bias.stop_gradient))
+        return (len(self._normalized_shape) == 1 and self.weight is not None and self.bias is not None
+                and cpu_backward.applies(self.training, x, self.weight, self.bias))

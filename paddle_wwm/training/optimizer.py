@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import paddle
 
+from .grad_clip import ClipGradByGlobalNorm
 from .optimizer_config import OPTIMIZERS, OptimizerSection
 
 
@@ -33,12 +34,13 @@ def warmup_then_linear_decay(base_lr: float, warmup_steps: int, max_steps: int) 
 
 def build_optimizer(model: paddle.nn.Layer, o: OptimizerSection, max_steps: int, multi_precision: bool = False):
     """(optimizer, scheduler) for a recipe's optimizer section over ``max_steps`` updates; call
-    ``scheduler.step()`` after each update. Clipping is the optimizer's ``grad_clip``. Frozen
+    ``scheduler.step()`` after each update. Clipping is the optimizer's ``grad_clip`` (paddle's global-norm
+    clip, faster on CPU: grad_clip.py). Frozen
     parameters (``stop_gradient``) are left out: they get no update, no decay and no state."""
     if o.name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {o.name!r}: optimizers are {OPTIMIZERS}")
     scheduler = warmup_then_linear_decay(o.learning_rate, o.warmup_for(max_steps), max_steps)
-    clip = paddle.nn.ClipGradByGlobalNorm(o.max_grad_norm) if o.max_grad_norm else None
+    clip = ClipGradByGlobalNorm(o.max_grad_norm) if o.max_grad_norm else None
     skip = no_decay_names(model)
     parameters = [p for p in model.parameters() if not p.stop_gradient]
     if o.name == "lamb":
