@@ -53,22 +53,19 @@ def _cpu_dygraph(x) -> bool:
     return paddle.in_dynamic_mode() and not x.place.is_gpu_place()
 
 
-def dense(layer: nn.Linear, x, gelu: bool = False):
-    """layer(x) for a Linear with bias (then exact GELU when `gelu`). On a CPU wheel F.linear runs
-    a matmul and a broadcast add (the bias-fused kernel exists on CUDA only); addmm on the 2-D view
-    puts the bias into the GEMM's C operand instead (4-8% of the forward time at batch 32). In CPU
-    training the same forward gets the faster backward of `cpu_backward` (with GELU fused into it).
-    Static graphs keep the plain Linear, whose matmul + add Paddle Inference's oneDNN passes fuse
-    themselves."""
+def dense(layer: nn.Linear, x):
+    """layer(x) for a Linear with bias. On a CPU wheel F.linear runs a matmul and a broadcast add
+    (the bias-fused kernel exists on CUDA only); addmm on the 2-D view puts the bias into the
+    GEMM's C operand instead (4-8% of the forward time at batch 32). In CPU training the same
+    forward gets the faster backward of `cpu_backward.py`. Static graphs keep the plain Linear,
+    whose matmul + add Paddle Inference's oneDNN passes fuse themselves."""
     if _cpu_dygraph(x) and layer.bias is not None:
         if cpu_backward.applies(layer.training, x, layer.weight, layer.bias):
-            return (cpu_backward.linear_gelu if gelu else cpu_backward.linear)(x, layer.weight, layer.bias)
+            return cpu_backward.linear(x, layer.weight, layer.bias)
         shape = x.shape
         out = paddle.addmm(layer.bias, x.reshape([-1, shape[-1]]), layer.weight)
-        out = out.reshape([*shape[:-1], layer.weight.shape[1]])
-    else:
-        out = layer(x)
-    return F.gelu(out) if gelu else out
+        return out.reshape([*shape[:-1], layer.weight.shape[1]])
+    return layer(x)
 
 
 def dropout(x, p: float):
@@ -198,16 +195,11 @@ class BertLayer(nn.Layer):
         self.output_norm = _layer_norm(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.act = activation(config.hidden_act)
-        self.exact_gelu = config.hidden_act == "gelu"
 
     def forward(self, hidden_states, attention_bias):
         attended = self.attention(hidden_states, attention_bias)
         hidden_states = self.attention_norm(hidden_states + _dropout(self.dropout, attended))
-        if self.exact_gelu:
-            intermediate = dense(self.intermediate, hidden_states, gelu=True)
-        else:
-            intermediate = self.act(dense(self.intermediate, hidden_states))
-        feed_forward = dense(self.output, intermediate)
+        feed_forward = dense(self.output, self.act(dense(self.intermediate, hidden_states)))
         return self.output_norm(hidden_states + _dropout(self.dropout, feed_forward))
 
 

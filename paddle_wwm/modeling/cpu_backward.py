@@ -1,25 +1,18 @@
-"""Dense layers (and dense + GELU) with a faster backward for CPU dygraph training.
+"""Dense layers with a faster backward for CPU dygraph training.
 
 Paddle's CPU autograd for `addmm(bias, x, weight)` and `matmul + bias` gets the bias gradient from
 its column-sum kernel, which is slow for wide outputs: 48 ms for a [2048, 3072] gradient, where
-the two GEMMs of the same backward take about 170 ms and torch's column sum 1 ms. Its exact-GELU
-backward is 33 ms for the same shape (torch: 3 ms). `benchmarks/bench_pretrain.py` shows both in
-every BERT layer's feed-forward block. Here:
+the two GEMMs of the same backward take about 170 ms and torch's column sum 1 ms
+(`benchmarks/bench_pretrain.py` shows it in every BERT layer's feed-forward block and in the MLM
+decoder's vocabulary-wide bias). Here:
 
-    forward   y = x @ W + b                    (the same addmm kernel as before: same outputs)
+    forward   y = x @ W + b                    (the same kernels as before: the same outputs)
     backward  dx = dy @ W^T,  dW = x^T @ dy,   db = ones[1, rows] @ dy   (a GEMV: 1 ms)
 
-and for the feed-forward's first half, `gelu(x @ W + b)` as one function that keeps the
-pre-activation and, in backward, forms GELU's derivative from a few same-shape ops:
-
-    cdf = (1 + erf(pre / sqrt 2)) / 2,   out = pre * cdf
-    dpre = dy * (cdf + pre * exp(-pre^2 / 2) / sqrt(2 pi))
-
-(together 233 ms against 278 ms for addmm + F.gelu forward and backward at [2048, 768] -> 3072;
-cdf is recomputed in backward rather than kept: one tensor of [rows, intermediate] less per layer
-for 7 ms.) Gradients an input does not need (a frozen weight, an input without gradient) are not
-computed. Evaluation, static graphs (`to_static`, exports), GPUs and non-float32 inputs keep
-paddle's own ops.
+Gradients an input does not need (a frozen weight, an input without gradient) are not computed.
+Evaluation, static graphs (`to_static`, exports), GPUs and non-float32 inputs keep paddle's own
+ops. (GELU's backward was tried the same way, fused into this function with its derivative from
+erf and exp: no faster than paddle's `gelu_grad` once the bias gradient is out of the way.)
 
 `applies()` is the one switch for every hand-written CPU backward of the package (the LayerNorm of
 `layer_norm.py` too); `set_enabled(False)` turns them all off, for the benchmarks that compare
@@ -27,13 +20,9 @@ them with paddle's own kernels.
 """
 from __future__ import annotations
 
-import math
-
 import paddle
 from paddle.autograd import PyLayer
 
-_SQRT_HALF = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _state = {"enabled": True}
 
 
@@ -79,11 +68,6 @@ def _affine(x, weight, bias, transpose_weight: bool):
     return paddle.addmm(bias, x, weight)
 
 
-def _gelu_parts(pre):
-    """GELU's cdf factor of `pre`: (1 + erf(pre / sqrt 2)) / 2."""
-    return paddle.scale(paddle.erf(paddle.scale(pre, _SQRT_HALF)), 0.5, 0.5)
-
-
 class DenseFunction(PyLayer):
     """x @ W + b for a 2-D x, with the backward above."""
 
@@ -100,34 +84,9 @@ class DenseFunction(PyLayer):
         return _linear_grads(ctx.needs, x, weight, grad_out, ctx.transpose_weight)
 
 
-class DenseGeluFunction(PyLayer):
-    """gelu(x @ W + b) (exact, erf GELU) for a 2-D x, with the backward above."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        pre = paddle.addmm(bias, x, weight)
-        ctx.save_for_backward(x, weight, pre)
-        ctx.needs = _needs_grad(x, weight, bias)
-        return pre * _gelu_parts(pre)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, weight, pre = ctx.saved_tensor()
-        density = paddle.exp(paddle.scale(pre * pre, -0.5))
-        grad_pre = grad_out * (_gelu_parts(pre) + paddle.scale(pre, _INV_SQRT_2PI) * density)
-        return _linear_grads(ctx.needs, x, weight, grad_pre, False)
-
-
 def linear(x, weight, bias, transpose_weight: bool = False):
     """x @ W + b over the last axis of x (any rank), W [in, out] (or [out, in] when
     transpose_weight, as a decoder tied to an embedding table), through DenseFunction."""
     shape = x.shape
     out = DenseFunction.apply(x.reshape([-1, shape[-1]]), weight, bias, transpose_weight)
-    return out.reshape([*shape[:-1], out.shape[-1]])
-
-
-def linear_gelu(x, weight, bias):
-    """gelu(x @ W + b) over the last axis of x (any rank), through DenseGeluFunction."""
-    shape = x.shape
-    out = DenseGeluFunction.apply(x.reshape([-1, shape[-1]]), weight, bias)
     return out.reshape([*shape[:-1], out.shape[-1]])
