@@ -6,7 +6,7 @@ chinese-roberta-wwm-ext), dropout on, no NSP (RoBERTa-style). Implementations:
   ours            paddle_wwm BertForPretraining (MLM head at the masked positions only), our
                   pretraining_loss and AdamW (paddle_wwm.pretraining), dygraph: what `pretrain` runs
   ours-paddle-kernels  ours with paddle's own kernels where ours has hand-written CPU paths:
-                  the LayerNorm, dense and dense + GELU backward (modeling/layer_norm.py,
+                  the LayerNorm and dense backward (modeling/layer_norm.py,
                   modeling/cpu_backward.py) and the clip's multiply (training/grad_clip.py)
   ours-static     the same model through paddle.jit.to_static (forward and backward as a program)
   hf-masked       transformers BertModel + its MLM head applied only at the masked positions

@@ -16,8 +16,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .. import runtime
-from .config import BertConfig
 from . import cpu_backward
+from .config import BertConfig
 from .layer_norm import LayerNorm
 from .pretrained import PretrainedMixin
 

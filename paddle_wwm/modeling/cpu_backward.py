@@ -31,10 +31,6 @@ def set_enabled(enabled: bool) -> None:
     _state["enabled"] = bool(enabled)
 
 
-def enabled() -> bool:
-    return _state["enabled"]
-
-
 def applies(training: bool, x, *params) -> bool:
     """True where a hand-written backward replaces paddle's: a training layer in CPU dygraph mode
     with gradients on, float32, and some input or parameter that needs a gradient."""
