@@ -121,10 +121,9 @@ def main(argv=None):
               "teacher_name": "4L-256", "student_name": "2L-96",
               "teacher_sizes": TEACHER, "student_sizes": STUDENT}
 
-    save = record_saver(record, out, started)
-
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
+        save = record_saver(record, out, started, work)  # the work directory is written WORK
         task = task_data(data, work / "data", max_train, max_eval)
         init = random_encoder(work / "teacher-init", TEACHER, 0, args.max_seq_len)
         teacher = finetune_run(init, task, work / "teacher", 0, args, args.teacher_epochs, save_model=True)

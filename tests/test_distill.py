@@ -393,3 +393,4 @@ def test_quick_benchmark_runs_every_stage(tmp_path):
     assert sizes["teacher"]["total"] > 3 * sizes["student"]["total"]
     assert record["table"] in stdout
     assert len(record["runs"]["distilled"]) == len(record["runs"]["labels_only"]) == 2
+    assert record["distill_settings"]["teacher"] == "WORK/teacher/model"  # no machine path in the file
